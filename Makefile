@@ -1,0 +1,95 @@
+# slm — plain Makefile. `make` builds ./slm; `make test` runs the suite;
+# `make asan` runs the suite under ASan+UBSan; `make run` generates a model and runs it.
+CC      ?= cc
+OPT     ?= -O2 -g
+WARN    = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+PKGS    = libpcre2-8 libcjson
+CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -pthread -Iinclude -Isrc $(shell pkg-config --cflags $(PKGS))
+LDLIBS  = $(shell pkg-config --libs $(PKGS)) -lm -pthread
+TEST_LIBS = $(shell pkg-config --libs criterion)
+
+BUILD   ?= build/release
+EXTRA_CFLAGS ?=
+CFLAGS  = $(CFLAGS_BASE) $(OPT) $(WARN) $(EXTRA_CFLAGS)
+
+LIB_SRC  = $(wildcard src/util/*.c src/gguf/*.c src/kernels/*.c src/model/*.c \
+                      src/tokenizer/*.c src/sample/*.c src/chat/*.c)
+CLI_SRC  = $(wildcard src/cli/*.c)
+TEST_SRC = $(wildcard tests/test_*.c)
+
+LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_BIN = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+TEST_COMMON = $(BUILD)/tests/helpers.o
+LIB      = $(BUILD)/libslm.a
+
+.PHONY: all test asan run fuzz bench clean check-tests
+all: slm
+
+slm: $(BUILD)/slm
+	cp $< $@
+
+$(BUILD)/slm: $(CLI_OBJ) $(LIB)
+	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS) $(EXTRA_LDFLAGS)
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/helpers.o: tests/helpers.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/test_%: tests/test_%.c $(TEST_COMMON) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -o $@ $< $(TEST_COMMON) $(LIB) $(LDLIBS) $(TEST_LIBS) $(EXTRA_LDFLAGS)
+
+# The suite: every tests/test_*.c is one Criterion binary. The CLI binary is
+# built first because integration tests drive it as users do.
+check-tests: $(BUILD)/slm $(TEST_BIN)
+	@fail=0; total=0; \
+	for t in $(TEST_BIN); do \
+	  total=$$((total+1)); \
+	  SLM_BIN=$(CURDIR)/$(BUILD)/slm $$t --jobs=$${SLM_TEST_JOBS:-2} || fail=$$((fail+1)); \
+	done; \
+	echo "test binaries: $$((total-fail)) passed, $$fail failed"; \
+	test $$fail -eq 0
+
+test:
+	$(MAKE) check-tests BUILD=build/release
+
+asan:
+	$(MAKE) check-tests BUILD=build/asan OPT="-O1 -g" \
+	  EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" \
+	  EXTRA_LDFLAGS="-fsanitize=address,undefined"
+
+# A model made on the spot (random weights: its text is noise) and a run on it.
+RUN_MODEL = models/synth-llama-q8_0.gguf
+$(RUN_MODEL): slm
+	@mkdir -p models
+	./slm synth --arch llama --preset tiny --type q8_0 -o $@
+
+run: slm $(RUN_MODEL)
+	./slm info $(RUN_MODEL)
+	./slm run -m $(RUN_MODEL) -p "Once upon a time" -n 32 --seed 1
+
+FUZZ_CC ?= clang
+FUZZ_FLAGS = -std=c11 -D_GNU_SOURCE -pthread -Iinclude -Isrc $(shell pkg-config --cflags $(PKGS)) \
+             -O1 -g -fsanitize=fuzzer,address,undefined
+FUZZ_TIME ?= 60
+fuzz:
+	@mkdir -p build/fuzz fuzz/out/gguf fuzz/out/tokenizer
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o build/fuzz/fuzz_gguf fuzz/fuzz_gguf.c $(LIB_SRC) $(LDLIBS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o build/fuzz/fuzz_tokenizer fuzz/fuzz_tokenizer.c $(LIB_SRC) $(LDLIBS)
+	build/fuzz/fuzz_gguf -max_total_time=$(FUZZ_TIME) fuzz/out/gguf fuzz/corpus/gguf
+	build/fuzz/fuzz_tokenizer -max_total_time=$(FUZZ_TIME) fuzz/out/tokenizer fuzz/corpus/tokenizer
+
+clean:
+	rm -rf build slm
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,34 @@
+/*
+ * vocab.h — the tokenizer module's private contract (the public part is in
+ * slm.h: slm_tokenize, slm_token_to_bytes, slm_detok_*, slm_vocab_*).
+ *
+ * A vocabulary is built from GGUF metadata (tokenizer.ggml.*): SentencePiece
+ * ("llama") or byte-level BPE ("gpt2") with the pre-tokenizer named by
+ * tokenizer.ggml.pre. Token strings point into the GGUF mapping or into the
+ * vocabulary's own storage; the vocabulary must not outlive the slm_gguf it
+ * was loaded from (the model owns both).
+ */
+#ifndef SLM_TOKENIZER_VOCAB_H
+#define SLM_TOKENIZER_VOCAB_H
+
+#include "gguf/gguf.h"
+#include "slm/slm.h"
+
+/* Token attribute bits, from tokenizer.ggml.token_type. */
+enum slm_token_type {
+    SLM_TOKTYPE_UNDEFINED = 0, SLM_TOKTYPE_NORMAL = 1, SLM_TOKTYPE_UNKNOWN = 2,
+    SLM_TOKTYPE_CONTROL = 3, SLM_TOKTYPE_USER_DEFINED = 4, SLM_TOKTYPE_UNUSED = 5,
+    SLM_TOKTYPE_BYTE = 6,
+};
+
+/* Loads the vocabulary of g. Errors name the key that is missing or wrong
+ * (SLM_EUNSUPPORTED names an unknown tokenizer model or pre-tokenizer). */
+int  slm_vocab_load(const slm_gguf *g, slm_vocab **out, slm_err *err);
+void slm_vocab_free(slm_vocab *v);
+
+/* Token text as stored in the vocabulary (not decoded); NULL if out of range. */
+const char *slm_vocab_token_text(const slm_vocab *v, int32_t id, size_t *len);
+int32_t slm_vocab_token_type(const slm_vocab *v, int32_t id);
+int32_t slm_vocab_eot(const slm_vocab *v);  /* -1 when none */
+
+#endif
