@@ -1,0 +1,95 @@
+/*
+ * ops.c — scalar reference implementations of ops.h. Reductions accumulate
+ * in double where it is cheap (norms, softmax sums) to stay close to exact
+ * arithmetic; the matrix product dispatches to the per-type vec_dot from the
+ * type table after converting the activations once per call.
+ */
+#include "kernels/ops.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "kernels/types.h"
+
+void slm_rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps) {
+    double ss = 0;
+    for (int64_t i = 0; i < n; i++) ss += (double)x[i] * x[i];
+    float scale = (float)(1.0 / sqrt(ss / (double)n + eps));
+    if (w)
+        for (int64_t i = 0; i < n; i++) y[i] = x[i] * scale * w[i];
+    else
+        for (int64_t i = 0; i < n; i++) y[i] = x[i] * scale;
+}
+
+void slm_softmax(float *x, int64_t n) {
+    float mx = -INFINITY;
+    for (int64_t i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    double sum = 0;
+    for (int64_t i = 0; i < n; i++) {
+        x[i] = expf(x[i] - mx);
+        sum += x[i];
+    }
+    float inv = (float)(1.0 / sum);
+    for (int64_t i = 0; i < n; i++) x[i] *= inv;
+}
+
+void slm_swiglu(float *y, const float *g, const float *u, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+void slm_rope(float *x, int32_t n_heads, int32_t head_dim, int32_t n_rot, const float *cs, const float *sn, int neox) {
+    int32_t half = n_rot / 2;
+    for (int32_t h = 0; h < n_heads; h++) {
+        float *v = x + (int64_t)h * head_dim;
+        for (int32_t i = 0; i < half; i++) {
+            int32_t a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
+            float x0 = v[a], x1 = v[b];
+            v[a] = x0 * cs[i] - x1 * sn[i];
+            v[b] = x0 * sn[i] + x1 * cs[i];
+        }
+    }
+}
+
+size_t slm_matmul_wsize(int32_t type, int64_t n_cols, int64_t n_tok) {
+    const slm_type_traits *tr = slm_type_traits_get(type);
+    if (!tr) return 0;
+    if (tr->vec_dot_type == SLM_TYPE_F32) return 0;
+    return slm_row_size(tr->vec_dot_type, n_cols) * (size_t)n_tok;
+}
+
+typedef struct mm_job {
+    const slm_type_traits *tr;
+    const unsigned char *w;
+    size_t row_bytes, x_row_bytes;
+    int64_t n_rows, n_cols, n_tok, y_stride;
+    const unsigned char *xq;
+    float *y;
+} mm_job;
+
+static void mm_worker(void *arg, int ith, int nth) {
+    const mm_job *j = arg;
+    long lo, hi;
+    slm_split((long)j->n_rows, ith, nth, &lo, &hi);
+    for (long r = lo; r < hi; r++) {
+        const unsigned char *wr = j->w + (size_t)r * j->row_bytes;
+        for (int64_t b = 0; b < j->n_tok; b++)
+            j->tr->vec_dot(j->n_cols, &j->y[b * j->y_stride + r], wr, j->xq + (size_t)b * j->x_row_bytes);
+    }
+}
+
+void slm_matmul(slm_pool *pool, int32_t type, const void *w, size_t row_bytes, int64_t n_rows, int64_t n_cols,
+                const float *x, int64_t n_tok, float *y, int64_t y_stride, void *wbuf) {
+    const slm_type_traits *tr = slm_type_traits_get(type);
+    mm_job j = { tr, w, row_bytes, 0, n_rows, n_cols, n_tok, y_stride, NULL, y };
+    if (tr->vec_dot_type == SLM_TYPE_F32) {
+        j.xq = (const unsigned char *)x;
+        j.x_row_bytes = (size_t)n_cols * sizeof(float);
+    } else {
+        const slm_type_traits *qt = slm_type_traits_get(tr->vec_dot_type);
+        j.x_row_bytes = slm_row_size(tr->vec_dot_type, n_cols);
+        for (int64_t b = 0; b < n_tok; b++)
+            qt->from_float(x + b * n_cols, (unsigned char *)wbuf + (size_t)b * j.x_row_bytes, n_cols);
+        j.xq = wbuf;
+    }
+    slm_pool_run(pool, mm_worker, &j);
+}
