@@ -119,6 +119,7 @@ int gen_run(slm_ctx *ctx, const slm_vocab *v, gen_state *st, const int32_t *prom
     double t1 = now_s();
     res->t_prompt_s = t1 - t0;
     char piece[512];
+    bool stopped = false;   /* a stop string ended the text: nothing follows it */
     for (;;) {
         if (o->n_predict >= 0 && res->n_gen >= o->n_predict) { res->finish = "length"; break; }
         int32_t tok = slm_sampler_sample(smp, logits);
@@ -127,7 +128,7 @@ int gen_run(slm_ctx *ctx, const slm_vocab *v, gen_state *st, const int32_t *prom
         res->n_gen++;
         int n = slm_detok_push(dt, tok, piece, sizeof piece);
         if (n > 0 && tb_add(&tb, piece, (size_t)n)) { cli_fail("out of memory"); goto done; }
-        if (flush_text(&tb, o, out, 0)) break;
+        if (flush_text(&tb, o, out, 0)) { stopped = true; break; }
         if (o->n_predict >= 0 && res->n_gen >= o->n_predict) { res->finish = "length"; break; }
         if (st->n_tokens >= n_ctx) { res->finish = "context"; break; }
         /* the cache and st->tokens advance together */
@@ -137,9 +138,11 @@ int gen_run(slm_ctx *ctx, const slm_vocab *v, gen_state *st, const int32_t *prom
         }
         if (push_tok(st, tok)) { cli_fail("out of memory"); goto done; }
     }
-    int n = slm_detok_flush(dt, piece, sizeof piece);
-    if (n > 0) tb_add(&tb, piece, (size_t)n);
-    flush_text(&tb, o, out, 1);
+    if (!stopped) {
+        int n = slm_detok_flush(dt, piece, sizeof piece);
+        if (n > 0) tb_add(&tb, piece, (size_t)n);
+        flush_text(&tb, o, out, 1);
+    }
     res->t_gen_s = now_s() - t1;
     res->text = tb.p ? tb.p : slm_strdup("");
     tb.p = NULL;
