@@ -221,3 +221,13 @@ Test(cli, vocab_fixture_tokenizes_through_the_cli) {
     cr_assert_str_eq(out, "1 15043 3186\n");
     free(out);
 }
+
+Test(cli, chat_reads_turns_from_stdin) {
+    const char *p = th_synth("llama", "q8_0", SMALL);
+    char *out;
+    int rc = run(&out, "chat -m %s -n 6 --seed 3 --system 'be brief' 2>&1 <<'EOF'\nhello\n/reset\nsecond turn\n/exit\nnot read\nEOF", p);
+    cr_assert_eq(rc, 0, "%s", out);
+    free(out);
+    cr_assert_eq(run(&out, "chat -m %s --chat-template zephyr -n 4 2>&1 </dev/null", p), 0, "%s", out);
+    free(out);
+}

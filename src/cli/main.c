@@ -25,6 +25,9 @@ static const struct {
     { "logits", cmd_logits, "logits -m MODEL -p PROMPT -o OUT [-t N] [--no-bos]\n"
                             "  Logits after every prompt position (one batch), in the fixture binary format:\n"
                             "  int32 n_tokens, int32 n_vocab, int32 tokens[n], float32 logits[n][n_vocab]." },
+    { "bench", cmd_bench, "bench -m MODEL [-p 512] [-n 128] [-t N] [-r 3] [--json]\n"
+                          "  Prompt processing (pp: one batch) and generation (tg: one token at a time) in\n"
+                          "  tokens/s, mean ± sd over -r runs after a warm-up, and peak resident memory." },
     { "synth", cmd_synth, "synth --arch llama|qwen2|qwen3|phi3 [--preset NAME | --dim N --layers N --heads N\n"
                           "      --kv-heads N --ff N [--vocab-size N] [--ctx N]] --type TYPE [--vocab FILE]\n"
                           "      [--tied] [--rope-base B] [--seed S] [--scale S] -o OUT.gguf\n"

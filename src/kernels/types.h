@@ -78,8 +78,8 @@ typedef struct slm_type_traits {
 
 /* Traits of a type id, or NULL when slm cannot compute with it. */
 const slm_type_traits *slm_type_traits_get(int32_t type);
-/* Bytes of a row of n elements; 0 if n is not a multiple of the block size
- * or the type is unknown. */
+/* Bytes of a row of n elements; 0 if n is negative or not a multiple of
+ * the block size, the type is unknown, or the size overflows size_t. */
 size_t slm_row_size(int32_t type, int64_t n);
 /* True if the id has a known block layout (size computable), even if slm
  * has no kernels for it. */
