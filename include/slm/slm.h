@@ -102,6 +102,10 @@ int slm_tokenize(const slm_vocab *v, const char *text, size_t len,
  * Returns the byte count, or a negative code; writes at most cap bytes. */
 int slm_token_to_bytes(const slm_vocab *v, int32_t token, char *buf, size_t cap);
 
+/* Token text as stored in the vocabulary (not decoded: "<s>", "▁the",
+ * "<0x0A>"); NULL if out of range. Valid while the vocabulary lives. */
+const char *slm_vocab_token_text(const slm_vocab *v, int32_t id, size_t *len);
+
 /* Streaming detokenizer: feeds tokens, emits only complete UTF-8 sequences,
  * drops the leading space SentencePiece adds after BOS. */
 typedef struct slm_detok slm_detok;
@@ -111,6 +115,10 @@ int  slm_detok_new(const slm_vocab *v, slm_detok **out);
 int  slm_detok_push(slm_detok *d, int32_t token, char *buf, size_t cap);
 int  slm_detok_flush(slm_detok *d, char *buf, size_t cap); /* pending bytes */
 void slm_detok_free(slm_detok *d);
+/* at_start true (the default): the next piece starts a text, so a
+ * SentencePiece leading space is dropped; false: what follows continues a
+ * text (streaming only the generated tokens after a prompt). */
+void slm_detok_set_at_start(slm_detok *d, bool at_start);
 
 /* ---- inference context --------------------------------------------------- */
 typedef struct slm_ctx slm_ctx;
@@ -120,6 +128,7 @@ typedef struct slm_ctx_params {
     int32_t n_threads;   /* 0: all online cores                          */
     int32_t n_batch;     /* tokens per forward chunk, 0: 512             */
     int32_t n_seq;       /* independent sequences in the KV cache, 0: 1  */
+    bool    kv_f32;      /* keep K/V in F32 (default F16: half the memory) */
 } slm_ctx_params;
 
 slm_ctx_params slm_ctx_default_params(void);

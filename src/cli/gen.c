@@ -106,6 +106,8 @@ int gen_run(slm_ctx *ctx, const slm_vocab *v, gen_state *st, const int32_t *prom
         cli_fail("out of memory");
         goto done;
     }
+    /* generated text continues the prompt, unless the prompt holds no text */
+    slm_detok_set_at_start(dt, n_prompt == 1 && prompt[0] == slm_vocab_bos(v));
     for (int32_t i = 0; i < n_prompt; i++) slm_sampler_accept(smp, prompt[i]);
     double t0 = now_s();
     if (slm_decode(ctx, 0, prompt + keep, n_prompt - keep, keep, false, logits, &err)) {

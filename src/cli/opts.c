@@ -100,10 +100,11 @@ slm_chat_family run_opts_family(const run_opts *o, const slm_model *m) {
 }
 
 static void token_text(const slm_vocab *v, int32_t id, char *buf, size_t cap) {
-    buf[0] = 0;
-    if (id < 0) return;
-    int n = slm_token_to_bytes(v, id, buf, cap - 1);
-    buf[n > 0 ? n : 0] = 0;
+    size_t len = 0;
+    const char *t = id >= 0 ? slm_vocab_token_text(v, id, &len) : NULL;
+    if (!t || len >= cap) len = 0;
+    if (len) memcpy(buf, t, len);
+    buf[len] = 0;
 }
 
 int render_and_tokenize(const slm_model *m, slm_chat_family fam, const slm_chat_msg *msgs, int32_t n,

@@ -74,11 +74,16 @@ int slm_ctx_new(slm_model *m, const slm_ctx_params *params, slm_ctx **out, slm_e
     c->n_seq = n_seq;
     c->kv_dim = hp->n_head_kv * hp->head_dim;
     int bad = 0;
-    size_t per_layer = (size_t)n_seq * (size_t)n_ctx;
-    c->k_cache = fbuf((size_t)hp->n_layer, per_layer, (size_t)c->kv_dim, &bad);
-    if (!bad) c->v_cache = fbuf((size_t)hp->n_layer, per_layer, (size_t)c->kv_dim, &bad);
-    if (bad) {
-        double mib = 2.0 * hp->n_layer * (double)per_layer * c->kv_dim * 4 / (1 << 20);
+    size_t per_layer = (size_t)n_seq * (size_t)n_ctx, kv_bytes;
+    c->kv_type = params->kv_f32 ? SLM_TYPE_F32 : SLM_TYPE_F16;
+    c->kv_esize = params->kv_f32 ? 4 : 2;
+    if (slm_mul_ok((size_t)hp->n_layer, per_layer, &kv_bytes) && slm_mul_ok(kv_bytes, (size_t)c->kv_dim, &kv_bytes) &&
+        slm_mul_ok(kv_bytes, c->kv_esize, &kv_bytes)) {
+        c->k_cache = slm_malloc(kv_bytes ? kv_bytes : 1);
+        c->v_cache = c->k_cache ? slm_calloc(1, kv_bytes ? kv_bytes : 1) : NULL;
+    }
+    if (!c->k_cache || !c->v_cache) {
+        double mib = 2.0 * hp->n_layer * (double)per_layer * c->kv_dim * c->kv_esize / (1 << 20);
         slm_ctx_free(c);
         return slm_err_set(err, SLM_ENOMEM, "cannot allocate the KV cache (%.0f MiB for context %d); try a smaller --ctx",
                            mib, n_ctx);

@@ -13,7 +13,11 @@ struct slm_ctx {
     slm_pool  *pool;
     int32_t n_ctx, n_batch, n_seq;
     int32_t kv_dim;                 /* n_head_kv * head_dim                     */
-    float  *k_cache, *v_cache;      /* [n_layer][n_seq][n_ctx][kv_dim]          */
+    int32_t kv_type;                /* SLM_TYPE_F16 or SLM_TYPE_F32             */
+    size_t  kv_esize;               /* bytes per cached element                 */
+    void   *k_cache;                /* [n_layer][n_seq][n_ctx][kv_dim]          */
+    void   *v_cache;                /* transposed: [n_layer][n_seq][kv_dim][n_ctx],
+                                     * so o[d] = Σ_t w_t·V[d][t] is one dot product */
     int32_t *seq_len;               /* positions held per sequence             */
     /* scratch, sized for n_batch tokens */
     float *x, *xn, *q, *k, *v, *att, *gu, *h, *logit_rows;

@@ -61,10 +61,12 @@ static void attn_worker(void *arg, int ith, int nth) {
     const attn_job *j = arg;
     slm_ctx *c = j->c;
     const slm_hparams *hp = &c->model->hp;
+    const slm_type_traits *kt = slm_type_traits_get(c->kv_type);
     int32_t hd = hp->head_dim, n_head = hp->n_head, group = hp->n_head / hp->n_head_kv;
-    size_t Q = (size_t)n_head * hd;
-    size_t layer_off = ((size_t)j->il * c->n_seq + (size_t)j->seq) * (size_t)c->n_ctx * (size_t)c->kv_dim;
-    const float *K = c->k_cache + layer_off, *V = c->v_cache + layer_off;
+    size_t Q = (size_t)n_head * hd, es = c->kv_esize;
+    size_t layer_off = ((size_t)j->il * c->n_seq + (size_t)j->seq) * (size_t)c->n_ctx * (size_t)c->kv_dim * es;
+    const unsigned char *K = (const unsigned char *)c->k_cache + layer_off;
+    const unsigned char *Vt = (const unsigned char *)c->v_cache + layer_off;
     float *scores = c->scores + (size_t)ith * c->n_ctx;
     float scale = 1.0f / sqrtf((float)hd);
     long lo, hi;
@@ -75,19 +77,26 @@ static void attn_worker(void *arg, int ith, int nth) {
         const float *q = c->q + i * Q + (size_t)h * hd;
         size_t koff = (size_t)(h / group) * hd;
         for (int32_t t = 0; t < n_kv; t++) {
-            const float *k = K + (size_t)t * c->kv_dim + koff;
-            float s = 0;
-            for (int32_t d = 0; d < hd; d++) s += q[d] * k[d];
-            scores[t] = s * scale;
+            kt->vec_dot(hd, &scores[t], K + ((size_t)t * c->kv_dim + koff) * es, q);
+            scores[t] *= scale;
         }
         slm_softmax(scores, n_kv);
         float *o = c->att + i * Q + (size_t)h * hd;
-        memset(o, 0, (size_t)hd * sizeof *o);
-        for (int32_t t = 0; t < n_kv; t++) {
-            const float *v = V + (size_t)t * c->kv_dim + koff;
-            float w = scores[t];
-            for (int32_t d = 0; d < hd; d++) o[d] += w * v[d];
-        }
+        for (int32_t d = 0; d < hd; d++)
+            kt->vec_dot(n_kv, &o[d], Vt + ((koff + (size_t)d) * (size_t)c->n_ctx) * es, scores);
+    }
+}
+
+/* Appends n tokens' K rows and V columns at pos0 in the cache's type. */
+static void kv_store(slm_ctx *c, int32_t il, int32_t seq, int32_t pos0, int32_t n) {
+    const slm_type_traits *kt = slm_type_traits_get(c->kv_type);
+    size_t es = c->kv_esize, KV = (size_t)c->kv_dim, N = (size_t)c->n_ctx;
+    size_t layer_off = ((size_t)il * c->n_seq + (size_t)seq) * N * KV * es;
+    unsigned char *K = (unsigned char *)c->k_cache + layer_off, *Vt = (unsigned char *)c->v_cache + layer_off;
+    for (int32_t i = 0; i < n; i++) kt->from_float(c->k + i * KV, K + ((size_t)(pos0 + i) * KV) * es, (int64_t)KV);
+    for (size_t d = 0; d < KV; d++) {
+        unsigned char *row = Vt + (d * N + (size_t)pos0) * es;
+        for (int32_t i = 0; i < n; i++) kt->from_float(&c->v[i * KV + d], row + (size_t)i * es, 1);
     }
 }
 
@@ -125,9 +134,7 @@ static void layer_forward(slm_ctx *c, int32_t il, int32_t seq, int32_t pos0, int
         slm_rope(q, hp->n_head, hd, hp->n_rot, c->rope_cos + (size_t)i * half, c->rope_sin + (size_t)i * half, neox);
         slm_rope(k, hp->n_head_kv, hd, hp->n_rot, c->rope_cos + (size_t)i * half, c->rope_sin + (size_t)i * half, neox);
     }
-    size_t layer_off = ((size_t)il * c->n_seq + (size_t)seq) * (size_t)c->n_ctx * (size_t)KV;
-    memcpy(c->k_cache + layer_off + (size_t)pos0 * KV, c->k, (size_t)n * KV * sizeof(float));
-    memcpy(c->v_cache + layer_off + (size_t)pos0 * KV, c->v, (size_t)n * KV * sizeof(float));
+    kv_store(c, il, seq, pos0, n);
     attn_job aj = { c, il, seq, pos0, n };
     slm_pool_run(c->pool, attn_worker, &aj);
     matmul(c, &L->wo, c->att, n, c->xn, E);

@@ -5,8 +5,8 @@
  * A vocabulary is built from GGUF metadata (tokenizer.ggml.*): SentencePiece
  * ("llama") or byte-level BPE ("gpt2") with the pre-tokenizer named by
  * tokenizer.ggml.pre. Token strings point into the GGUF mapping or into the
- * vocabulary's own storage; the vocabulary must not outlive the slm_gguf it
- * was loaded from (the model owns both).
+ * vocabulary's own storage; token texts are copied, so the vocabulary does
+ * not depend on the slm_gguf it was loaded from.
  */
 #ifndef SLM_TOKENIZER_VOCAB_H
 #define SLM_TOKENIZER_VOCAB_H
@@ -26,9 +26,14 @@ enum slm_token_type {
 int  slm_vocab_load(const slm_gguf *g, slm_vocab **out, slm_err *err);
 void slm_vocab_free(slm_vocab *v);
 
-/* Token text as stored in the vocabulary (not decoded); NULL if out of range. */
-const char *slm_vocab_token_text(const slm_vocab *v, int32_t id, size_t *len);
 int32_t slm_vocab_token_type(const slm_vocab *v, int32_t id);
 int32_t slm_vocab_eot(const slm_vocab *v);  /* -1 when none */
+
+/* Loads a Hugging Face tokenizer.json (byte-level BPE: model.vocab,
+ * model.merges, added_tokens, the pre_tokenizer's Split regex) and, when a
+ * tokenizer_config.json lies beside it, bos_token/eos_token/add_bos_token.
+ * The vocabulary owns all its data; free it with slm_vocab_free. */
+int  slm_vocab_load_hf(const char *tokenizer_json_path, slm_vocab **out, slm_err *err);
+
 
 #endif
