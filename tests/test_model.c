@@ -305,3 +305,27 @@ Test(conformance, greedy_random_qwen2_f32) { check_greedy("models/random-qwen2-f
  * top two logits come within llama.cpp's own activation-rounding noise, so
  * neither exact arithmetic nor slm is expected to follow them (README). */
 Test(conformance, greedy_stories260k) { check_greedy("models/stories260K.gguf", "ref/stories260K.p1.greedy"); }
+
+Test(model, f16_kv_cache_close_to_f32_kv_cache) {
+    const char *p = th_synth("llama", "f32", "--dim 64 --layers 2 --heads 4 --kv-heads 2 --ff 96 --vocab-size 300 --scale 0.2");
+    slm_model *m = load(p);
+    slm_model_info in;
+    slm_model_get_info(m, &in);
+    float *out[2];
+    for (int k = 0; k < 2; k++) {
+        slm_ctx_params cp = slm_ctx_default_params();
+        cp.n_ctx = 64;
+        cp.kv_f32 = k == 1;
+        slm_ctx *c = NULL;
+        slm_err err = { 0 };
+        cr_assert_eq(slm_ctx_new(m, &cp, &c, &err), 0, "%s", err.msg);
+        out[k] = malloc(sizeof(float) * (size_t)NT * in.n_vocab);
+        cr_assert_eq(slm_decode(c, 0, TOKS, NT, 0, true, out[k], &err), 0, "%s", err.msg);
+        slm_ctx_free(c);
+    }
+    float d = max_abs_diff(out[0], out[1], (size_t)NT * in.n_vocab);
+    cr_assert(d > 0 && d < 2e-2f, "F16 vs F32 KV: max diff %g (expected small but nonzero)", d);
+    free(out[0]);
+    free(out[1]);
+    slm_model_free(m);
+}
