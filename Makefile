@@ -78,6 +78,18 @@ run: slm $(RUN_MODEL)
 	./slm info $(RUN_MODEL)
 	./slm run -m $(RUN_MODEL) -p "Once upon a time" -n 32 --seed 1
 
+# Benchmarks on synth models of real shapes (random weights, real sizes).
+# Not part of `make test`: timings are measured here, never asserted.
+BENCH_TYPES ?= q4_0 q8_0 q4_k
+BENCH_ARGS ?= -p 512 -n 128 -t 2 -r 3
+bench: slm
+	@mkdir -p models
+	@for t in $(BENCH_TYPES); do \
+	  f=models/bench-tinyllama-1.1b-$$t.gguf; \
+	  [ -f $$f ] || ./slm synth --preset tinyllama-1.1b --type $$t -o $$f || exit 1; \
+	  ./slm bench -m $$f $(BENCH_ARGS) || exit 1; \
+	done
+
 FUZZ_CC ?= clang
 FUZZ_FLAGS = -std=c11 -D_GNU_SOURCE -pthread -Iinclude -Isrc $(shell pkg-config --cflags $(PKGS)) \
              -O1 -g -fsanitize=fuzzer,address,undefined
