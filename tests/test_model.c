@@ -61,8 +61,10 @@ static float max_abs_diff(const float *a, const float *b, size_t n) {
 static const int32_t TOKS[] = { 72, 101, 108, 108, 111, 44, 32, 119, 111, 114, 108, 100, 33, 10, 256, 84, 104, 101 };
 #define NT ((int32_t)(sizeof TOKS / sizeof TOKS[0]))
 
-static void check_batch_equals_incremental(const char *arch, const char *type) {
-    const char *p = th_synth(arch, type, "--dim 64 --layers 2 --heads 4 --kv-heads 2 --ff 96 --vocab-size 300 --scale 0.2");
+static void check_batch_equals_incremental_with(const char *arch, const char *type, const char *extra) {
+    char shape[256];
+    snprintf(shape, sizeof shape, "--dim 64 --layers 2 --heads 4 --kv-heads 2 --ff 96 --vocab-size 300 --scale 0.2 %s", extra);
+    const char *p = th_synth(arch, type, shape);
     cr_assert_not_null(p, "synth failed");
     slm_model *m = load(p);
     slm_model_info in;
@@ -90,6 +92,13 @@ static void check_batch_equals_incremental(const char *arch, const char *type) {
     slm_model_free(m);
 }
 
+static void check_batch_equals_incremental(const char *arch, const char *type) {
+    check_batch_equals_incremental_with(arch, type, "");
+}
+
+Test(model, llama3_rope_freqs_batch_equals_incremental) {
+    check_batch_equals_incremental_with("llama", "f32", "--llama3-rope --tied --rope-base 500000");
+}
 Test(model, llama_f32_batch_equals_incremental) { check_batch_equals_incremental("llama", "f32"); }
 Test(model, qwen2_f32_batch_equals_incremental) { check_batch_equals_incremental("qwen2", "f32"); }
 Test(model, qwen3_f32_batch_equals_incremental) { check_batch_equals_incremental("qwen3", "f32"); }

@@ -30,7 +30,7 @@ static const struct {
                           "  tokens/s, mean ± sd over -r runs after a warm-up, and peak resident memory." },
     { "synth", cmd_synth, "synth --arch llama|qwen2|qwen3|phi3 [--preset NAME | --dim N --layers N --heads N\n"
                           "      --kv-heads N --ff N [--vocab-size N] [--ctx N]] --type TYPE [--vocab FILE]\n"
-                          "      [--tied] [--rope-base B] [--seed S] [--scale S] -o OUT.gguf\n"
+                          "      [--tied] [--llama3-rope] [--rope-base B] [--seed S] [--scale S] -o OUT.gguf\n"
                           "  Writes a random-weight model (its text is noise). Presets: tiny, tinyllama-1.1b,\n"
                           "  llama-3.2-1b, qwen2.5-0.5b, smollm2-360m. Types: f32 f16 bf16 q8_0 q4_0 q4_1 q5_0\n"
                           "  q5_1 q2_k q3_k q4_k q5_k q6_k." },

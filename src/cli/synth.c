@@ -21,14 +21,15 @@ typedef struct shape {
     int32_t dim, layers, heads, kv_heads, ff, vocab, ctx;
     float rope_base;
     bool tied;
+    bool llama3_rope;   /* write rope_freqs.weight (Llama 3.1/3.2 frequency scaling) */
 } shape;
 
 static const shape PRESETS[] = {
-    { "tiny", "llama", 256, 4, 4, 2, 512, 512, 2048, 10000.0f, false },
-    { "tinyllama-1.1b", "llama", 2048, 22, 32, 4, 5632, 32000, 2048, 10000.0f, false },
-    { "llama-3.2-1b", "llama", 2048, 16, 32, 8, 8192, 128256, 131072, 500000.0f, true },
-    { "qwen2.5-0.5b", "qwen2", 896, 24, 14, 2, 4864, 151936, 32768, 1000000.0f, true },
-    { "smollm2-360m", "llama", 960, 32, 15, 5, 2560, 49152, 8192, 100000.0f, true },
+    { "tiny", "llama", 256, 4, 4, 2, 512, 512, 2048, 10000.0f, false, false },
+    { "tinyllama-1.1b", "llama", 2048, 22, 32, 4, 5632, 32000, 2048, 10000.0f, false, false },
+    { "llama-3.2-1b", "llama", 2048, 16, 32, 8, 8192, 128256, 131072, 500000.0f, true, true },
+    { "qwen2.5-0.5b", "qwen2", 896, 24, 14, 2, 4864, 151936, 32768, 1000000.0f, true, false },
+    { "smollm2-360m", "llama", 960, 32, 15, 5, 2560, 49152, 8192, 100000.0f, true, false },
 };
 
 static const struct { const char *name; int32_t type; uint32_t ftype; } TYPES[] = {
@@ -93,6 +94,29 @@ static int add(synth *s, const char *name, int32_t type, int64_t ne0, int64_t ne
     int64_t ne[2] = { ne0, ne1 };
     if (slm_gguf_add_tensor(s->w, name, type, ne1 ? 2 : 1, ne, data, row * (size_t)rows))
         return cli_fail("cannot add tensor '%s'", name);
+    return 0;
+}
+
+/* Llama 3.1/3.2 RoPE frequency factors (factor 32, low 1, high 4, original
+ * context 8192): long wavelengths are slowed by the factor, short ones kept,
+ * the band between interpolated. The model divides each angle by these. */
+static int add_llama3_rope_freqs(synth *s, int32_t head_dim, float base) {
+    int32_t half = head_dim / 2;
+    float *f = slm_malloc((size_t)half * sizeof *f);
+    if (!f || keep(s, f)) { slm_free(f); return cli_fail("out of memory"); }
+    const double factor = 32, low = 1, high = 4, old_ctx = 8192;
+    for (int32_t i = 0; i < half; i++) {
+        double freq = 1.0 / pow(base, 2.0 * i / head_dim), wavelen = 2 * M_PI / freq;
+        if (wavelen < old_ctx / high) f[i] = 1.0f;
+        else if (wavelen > old_ctx / low) f[i] = (float)factor;
+        else {
+            double smooth = (old_ctx / wavelen - low) / (high - low);
+            f[i] = (float)(1.0 / ((1 - smooth) / factor + smooth));
+        }
+    }
+    int64_t ne[1] = { half };
+    if (slm_gguf_add_tensor(s->w, "rope_freqs.weight", SLM_TYPE_F32, 1, ne, f, (uint64_t)half * 4))
+        return cli_fail("cannot add rope_freqs.weight");
     return 0;
 }
 
@@ -187,7 +211,7 @@ int cmd_synth(int argc, char **argv) {
     const char *arch = NULL, *out = NULL, *vocab = NULL, *type_name = NULL, *preset = NULL;
     int32_t dim = 0, layers = 0, heads = 0, kv_heads = 0, ff = 0, nvocab = 0, ctx = 0;
     float rope_base = 0, scale = 0.02f;
-    bool tied = false;
+    bool tied = false, llama3_rope = false;
     uint64_t seed = 42;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -207,6 +231,7 @@ int cmd_synth(int argc, char **argv) {
         I32("--ctx", ctx, 1, 1 << 24);
 #undef I32
         if (!strcmp(a, "--tied")) { tied = true; continue; }
+        if (!strcmp(a, "--llama3-rope")) { llama3_rope = true; continue; }
         if (!v) return cli_usage("synth", "unknown or incomplete option '%s'", a);
         i++;
         if (!strcmp(a, "--arch")) arch = v;
@@ -241,6 +266,8 @@ int cmd_synth(int argc, char **argv) {
     if (ctx) sh.ctx = ctx;
     if (rope_base) sh.rope_base = rope_base;
     if (tied) sh.tied = true;
+    if (llama3_rope) sh.llama3_rope = true;
+    if (sh.llama3_rope && strcmp(sh.arch, "llama")) return cli_usage("synth", "--llama3-rope is for --arch llama");
     if (sh.dim % sh.heads || sh.heads % sh.kv_heads || (sh.dim / sh.heads) % 2)
         return cli_usage("synth", "--dim %d must split into %d heads of even size, and heads into %d KV heads", sh.dim,
                          sh.heads, sh.kv_heads);
@@ -281,7 +308,8 @@ int cmd_synth(int argc, char **argv) {
     float ws = s.scale;
     if (add(&s, "token_embd.weight", type, sh.dim, n_vocab, 1.0f, 0) ||
         add(&s, "output_norm.weight", SLM_TYPE_F32, sh.dim, 0, 0.1f, 1.0f) ||
-        (!sh.tied && add(&s, "output.weight", type, sh.dim, n_vocab, ws, 0)))
+        (!sh.tied && add(&s, "output.weight", type, sh.dim, n_vocab, ws, 0)) ||
+        (sh.llama3_rope && add_llama3_rope_freqs(&s, hd, sh.rope_base)))
         goto done;
     for (int32_t l = 0; l < sh.layers; l++) {
         char t[128];
