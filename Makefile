@@ -92,7 +92,7 @@ bench: slm
 
 FUZZ_CC ?= clang
 FUZZ_FLAGS = -std=c11 -D_GNU_SOURCE -pthread -Iinclude -Isrc $(shell pkg-config --cflags $(PKGS)) \
-             -O1 -g -fsanitize=fuzzer,address,undefined
+             -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_TIME ?= 60
 fuzz:
 	@mkdir -p build/fuzz fuzz/out/gguf fuzz/out/tokenizer

@@ -49,6 +49,7 @@ struct slm_gguf {
     slm_gguf_tensor *tensors;
     int64_t *kv_index, *t_index; /* open-addressing name → index tables     */
     uint64_t kv_mask, t_mask;    /* table size - 1 (power of two)            */
+    uint64_t hash_seed;          /* per open, unknown to the file's author   */
 };
 
 typedef struct cursor {
@@ -239,24 +240,39 @@ static int parse_tensor(cursor *c, slm_gguf *g, int64_t i) {
     if (t->ne[0] % bs)
         return slm_err_set(c->err, SLM_EFORMAT, "tensor '%s': row length %lld is not a multiple of %s block size %lld",
                            name, (long long)t->ne[0], slm_type_name((int)type), (long long)bs);
-    size_t row = slm_row_size((int32_t)type, t->ne[0]);
+    /* row bytes computed here with an overflow check: ne[0] can be near
+     * INT64_MAX, and blocks × block bytes would wrap to a small size */
     uint64_t rows = (uint64_t)(t->ne[0] ? n_el / t->ne[0] : 0);
-    size_t nb;
-    if (!slm_mul_ok(row, rows, &nb))
+    size_t row, nb;
+    if (!slm_mul_ok((size_t)(t->ne[0] / bs), slm_type_size((int32_t)type), &row) || !slm_mul_ok(row, rows, &nb))
         return slm_err_set(c->err, SLM_EFORMAT, "tensor '%s': size overflows", name);
     t->nbytes = nb;
     return 0;
 }
 
-static uint64_t hash_str(const char *p, uint64_t n) {
-    uint64_t h = 1469598103934665603ull;
+static uint64_t mix64(uint64_t h) { /* murmur3's finalizer */
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 33);
+}
+
+/* Seeded FNV-1a, finalized so that the table slot depends on every bit.
+ * In plain FNV-1a the low k bits of the hash are a function of the low k
+ * bits of the state and bytes alone (multiplication carries only upward),
+ * so a file can be built whose keys all share one slot, making the open
+ * quadratic: 65536 such keys (1.2 MB) took 8 s. With a seed the file cannot
+ * know, it cannot aim. */
+static uint64_t hash_str(uint64_t seed, const char *p, uint64_t n) {
+    uint64_t h = 1469598103934665603ull ^ seed;
     for (uint64_t i = 0; i < n; i++) h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
-    return h;
+    return mix64(h);
 }
 
 /* Builds a name → index table over n items whose first field is a
  * slm_gguf_str (kv and slm_gguf_tensor both are); fails on a duplicate. */
-static int build_index(const void *items, size_t stride, int64_t n, int64_t **table, uint64_t *mask,
+static int build_index(uint64_t seed, const void *items, size_t stride, int64_t n, int64_t **table, uint64_t *mask,
                        const char *what, slm_err *err) {
     uint64_t size = 16;
     while (size < (uint64_t)n * 2) size <<= 1;
@@ -265,7 +281,7 @@ static int build_index(const void *items, size_t stride, int64_t n, int64_t **ta
     memset(t, 0xff, size * sizeof *t);
     for (int64_t i = 0; i < n; i++) {
         const slm_gguf_str *s = (const slm_gguf_str *)((const char *)items + (size_t)i * stride);
-        uint64_t h = hash_str(s->ptr, s->len) & (size - 1);
+        uint64_t h = hash_str(seed, s->ptr, s->len) & (size - 1);
         while (t[h] >= 0) {
             const slm_gguf_str *o = (const slm_gguf_str *)((const char *)items + (size_t)t[h] * stride);
             if (o->len == s->len && !memcmp(o->ptr, s->ptr, s->len)) {
@@ -283,10 +299,11 @@ static int build_index(const void *items, size_t stride, int64_t n, int64_t **ta
     return 0;
 }
 
-static int64_t index_find(const void *items, size_t stride, const int64_t *table, uint64_t mask, const char *name) {
+static int64_t index_find(uint64_t seed, const void *items, size_t stride, const int64_t *table, uint64_t mask,
+                          const char *name) {
     if (!table) return -1;
     size_t n = strlen(name);
-    uint64_t h = hash_str(name, n) & mask;
+    uint64_t h = hash_str(seed, name, n) & mask;
     while (table[h] >= 0) {
         const slm_gguf_str *o = (const slm_gguf_str *)((const char *)items + (size_t)table[h] * stride);
         if (o->len == n && !memcmp(o->ptr, name, n)) return table[h];
@@ -324,7 +341,9 @@ static int parse(slm_gguf *g, slm_err *err) {
         int rc = parse_kv(&c, g, i);
         if (rc) return rc;
     }
-    int rc0 = build_index(g->kvs, sizeof *g->kvs, g->n_kv, &g->kv_index, &g->kv_mask, "metadata key", err);
+    /* heap and stack addresses differ from run to run (ASLR) */
+    g->hash_seed = mix64((uint64_t)(uintptr_t)g ^ ((uint64_t)(uintptr_t)&c << 17));
+    int rc0 = build_index(g->hash_seed, g->kvs, sizeof *g->kvs, g->n_kv, &g->kv_index, &g->kv_mask, "metadata key", err);
     if (rc0) return rc0;
     g->alignment = SLM_GGUF_DEFAULT_ALIGN;
     int64_t ai = slm_gguf_find_key(g, "general.alignment");
@@ -344,7 +363,7 @@ static int parse(slm_gguf *g, slm_err *err) {
         int rc = parse_tensor(&c, g, i);
         if (rc) return rc;
     }
-    rc0 = build_index(g->tensors, sizeof *g->tensors, g->n_tensors, &g->t_index, &g->t_mask, "tensor name", err);
+    rc0 = build_index(g->hash_seed, g->tensors, sizeof *g->tensors, g->n_tensors, &g->t_index, &g->t_mask, "tensor name", err);
     if (rc0) return rc0;
     uint64_t pos = (uint64_t)(c.p - g->base);
     g->data_offset = (pos + g->alignment - 1) / g->alignment * g->alignment;
@@ -375,6 +394,9 @@ static int open_common(slm_gguf *g, slm_gguf **out, slm_err *err) {
 
 int slm_gguf_open_mem(const void *buf, size_t size, slm_gguf **out, slm_err *err) {
     *out = NULL;
+    static const uint8_t no_bytes[1];
+    if (!buf && size) return slm_err_set(err, SLM_EINVAL, "NULL buffer of %zu bytes", size);
+    if (!buf) buf = no_bytes; /* NULL + 0 is undefined behaviour; empty is just too short */
     slm_gguf *g = slm_calloc(1, sizeof *g);
     if (!g) return slm_err_set(err, SLM_ENOMEM, "out of memory");
     g->base = buf;
@@ -434,7 +456,7 @@ int64_t slm_gguf_n_kv(const slm_gguf *g) { return g->n_kv; }
 int64_t slm_gguf_n_tensors(const slm_gguf *g) { return g->n_tensors; }
 
 int64_t slm_gguf_find_key(const slm_gguf *g, const char *key) {
-    return index_find(g->kvs, sizeof *g->kvs, g->kv_index, g->kv_mask, key);
+    return index_find(g->hash_seed, g->kvs, sizeof *g->kvs, g->kv_index, g->kv_mask, key);
 }
 
 slm_gguf_str slm_gguf_key(const slm_gguf *g, int64_t i) { return g->kvs[i].key; }
@@ -585,6 +607,6 @@ const slm_gguf_tensor *slm_gguf_tensor_at(const slm_gguf *g, int64_t i) {
 }
 
 const slm_gguf_tensor *slm_gguf_find_tensor(const slm_gguf *g, const char *name) {
-    int64_t i = index_find(g->tensors, sizeof *g->tensors, g->t_index, g->t_mask, name);
+    int64_t i = index_find(g->hash_seed, g->tensors, sizeof *g->tensors, g->t_index, g->t_mask, name);
     return i >= 0 ? &g->tensors[i] : NULL;
 }

@@ -77,10 +77,8 @@ static int put_str(slm_gguf_writer *w, const char *s, uint64_t n) {
     return put_u64(w, n) || put(w, s, (size_t)n) ? SLM_ENOMEM : 0;
 }
 
-/* Starts a kv: marks an older one of the same key dead, records the key. */
+/* Starts a kv: records the key. */
 static int begin_kv(slm_gguf_writer *w, const char *key) {
-    for (int64_t i = 0; i < w->n_kv; i++)
-        if (!w->kvs[i].dead && !strcmp(w->kvs[i].key, key)) w->kvs[i].dead = true;
     if (w->n_kv == w->cap_kv) {
         int64_t nc = w->cap_kv ? w->cap_kv * 2 : 32;
         wkv *n = slm_realloc(w->kvs, (size_t)nc * sizeof *n);
@@ -106,37 +104,59 @@ static int end_kv(slm_gguf_writer *w, int rc) {
         return SLM_ENOMEM;
     }
     e->len = w->len - e->off;
+    /* only now that the new value is in place, retire an older one */
+    for (int64_t i = 0; i < w->n_kv - 1; i++)
+        if (!w->kvs[i].dead && !strcmp(w->kvs[i].key, e->key)) w->kvs[i].dead = true;
     return 0;
 }
+
+/* general.alignment drives the layout, so only set_alignment writes it. */
+static bool reserved(const char *key) { return !strcmp(key, "general.alignment"); }
 
 static int set_scalar(slm_gguf_writer *w, const char *key, slm_gguf_vtype t, const void *v) {
     if (begin_kv(w, key)) return SLM_ENOMEM;
     return end_kv(w, put_u32(w, t) || put(w, v, slm_gguf_vtype_size(t)));
 }
 
-int slm_gguf_set_u32(slm_gguf_writer *w, const char *key, uint32_t v) { return set_scalar(w, key, SLM_GGUF_U32, &v); }
-int slm_gguf_set_i32(slm_gguf_writer *w, const char *key, int32_t v) { return set_scalar(w, key, SLM_GGUF_I32, &v); }
-int slm_gguf_set_u64(slm_gguf_writer *w, const char *key, uint64_t v) { return set_scalar(w, key, SLM_GGUF_U64, &v); }
-int slm_gguf_set_f32(slm_gguf_writer *w, const char *key, float v) { return set_scalar(w, key, SLM_GGUF_F32, &v); }
+int slm_gguf_writer_set_alignment(slm_gguf_writer *w, uint32_t alignment) {
+    if (alignment == 0 || (alignment & (alignment - 1)) || alignment > (1u << 20)) return SLM_EINVAL;
+    int rc = set_scalar(w, "general.alignment", SLM_GGUF_U32, &alignment);
+    if (!rc) w->alignment = alignment;
+    return rc;
+}
+
+int slm_gguf_set_u32(slm_gguf_writer *w, const char *key, uint32_t v) {
+    return reserved(key) ? slm_gguf_writer_set_alignment(w, v) : set_scalar(w, key, SLM_GGUF_U32, &v);
+}
+int slm_gguf_set_i32(slm_gguf_writer *w, const char *key, int32_t v) {
+    return reserved(key) ? SLM_EINVAL : set_scalar(w, key, SLM_GGUF_I32, &v);
+}
+int slm_gguf_set_u64(slm_gguf_writer *w, const char *key, uint64_t v) {
+    return reserved(key) ? SLM_EINVAL : set_scalar(w, key, SLM_GGUF_U64, &v);
+}
+int slm_gguf_set_f32(slm_gguf_writer *w, const char *key, float v) {
+    return reserved(key) ? SLM_EINVAL : set_scalar(w, key, SLM_GGUF_F32, &v);
+}
 int slm_gguf_set_bool(slm_gguf_writer *w, const char *key, bool v) {
     uint8_t b = v;
-    return set_scalar(w, key, SLM_GGUF_BOOL, &b);
+    return reserved(key) ? SLM_EINVAL : set_scalar(w, key, SLM_GGUF_BOOL, &b);
 }
 
 int slm_gguf_set_str(slm_gguf_writer *w, const char *key, const char *v) {
-    if (!strcmp(key, "general.alignment")) return SLM_EINVAL;
+    if (reserved(key)) return SLM_EINVAL;
     if (begin_kv(w, key)) return SLM_ENOMEM;
     return end_kv(w, put_u32(w, SLM_GGUF_STR) || put_str(w, v, strlen(v)));
 }
 
 int slm_gguf_set_arr(slm_gguf_writer *w, const char *key, slm_gguf_vtype etype, const void *data, uint64_t n) {
     size_t es = slm_gguf_vtype_size(etype), nb;
-    if (!es || !slm_mul_ok(n, es, &nb)) return SLM_EINVAL;
+    if (!es || !slm_mul_ok(n, es, &nb) || reserved(key)) return SLM_EINVAL;
     if (begin_kv(w, key)) return SLM_ENOMEM;
     return end_kv(w, put_u32(w, SLM_GGUF_ARR) || put_u32(w, etype) || put_u64(w, n) || put(w, data, nb));
 }
 
 int slm_gguf_set_arr_str(slm_gguf_writer *w, const char *key, const char *const *strs, const uint64_t *lens, uint64_t n) {
+    if (reserved(key)) return SLM_EINVAL;
     if (begin_kv(w, key)) return SLM_ENOMEM;
     int rc = put_u32(w, SLM_GGUF_ARR) || put_u32(w, SLM_GGUF_STR) || put_u64(w, n);
     for (uint64_t i = 0; !rc && i < n; i++) rc = put_str(w, strs[i], lens ? lens[i] : strlen(strs[i]));
@@ -174,10 +194,10 @@ static int copy_value(slm_gguf_writer *w, slm_gguf_vtype t, const unsigned char 
 int slm_gguf_copy_kv(slm_gguf_writer *w, const slm_gguf *src, int64_t i) {
     slm_gguf_str k = slm_gguf_key(src, i);
     char key[1024];
-    if (k.len >= sizeof key) return SLM_EINVAL;
+    if (k.len >= sizeof key || memchr(k.ptr, 0, (size_t)k.len)) return SLM_EINVAL; /* a NUL would cut the key */
     memcpy(key, k.ptr, k.len);
     key[k.len] = 0;
-    if (!strcmp(key, "general.alignment")) return 0; /* the writer decides */
+    if (reserved(key)) return 0; /* the writer decides */
     slm_gguf_vtype t = slm_gguf_kv_type(src, i);
     /* locate the encoded value: it follows the key string and the type u32 */
     const unsigned char *val = (const unsigned char *)k.ptr + k.len + 4;
@@ -189,6 +209,8 @@ int slm_gguf_copy_kv(slm_gguf_writer *w, const slm_gguf *src, int64_t i) {
 int slm_gguf_add_tensor(slm_gguf_writer *w, const char *name, int32_t type, uint32_t n_dims, const int64_t *ne,
                         const void *data, uint64_t nbytes) {
     if (n_dims == 0 || n_dims > SLM_GGUF_MAX_DIMS || !slm_type_known(type)) return SLM_EINVAL;
+    for (int64_t i = 0; i < w->n_t; i++)
+        if (!strcmp(w->ts[i].name, name)) return SLM_EINVAL; /* the reader rejects duplicates */
     uint64_t rows = 1;
     for (uint32_t d = 1; d < n_dims; d++) rows *= (uint64_t)ne[d];
     if (slm_row_size(type, ne[0]) * rows != nbytes) return SLM_EINVAL;
