@@ -1,6 +1,7 @@
 # slm — plain Makefile. `make` builds ./slm; `make test` runs the suite;
 # `make asan` runs the suite under ASan+UBSan; `make run` generates a model and runs it.
 CC      ?= cc
+SHELL   := /bin/bash
 OPT     ?= -O2 -g
 WARN    = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 PKGS    = libpcre2-8 libcjson
@@ -52,13 +53,17 @@ $(BUILD)/tests/test_%: tests/test_%.c $(TEST_COMMON) $(LIB)
 # The suite: every tests/test_*.c is one Criterion binary. The CLI binary is
 # built first because integration tests drive it as users do.
 check-tests: $(BUILD)/slm $(TEST_BIN)
-	@fail=0; total=0; \
+	@fail=0; passed=0; failed=0; log=$$(mktemp); \
 	for t in $(TEST_BIN); do \
-	  total=$$((total+1)); \
-	  SLM_BIN=$(CURDIR)/$(BUILD)/slm $$t --jobs=$${SLM_TEST_JOBS:-2} || fail=$$((fail+1)); \
-	done; \
-	echo "test binaries: $$((total-fail)) passed, $$fail failed"; \
-	test $$fail -eq 0
+	  SLM_BIN=$(CURDIR)/$(BUILD)/slm $$t --jobs=$${SLM_TEST_JOBS:-2} 2>&1 | tee $$log; \
+	  test $${PIPESTATUS[0]} -eq 0 || fail=$$((fail+1)); \
+	  p=$$(sed -n 's/.*Passing: \([0-9]*\).*/\1/p' $$log | tail -1); \
+	  f=$$(sed -n 's/.*Failing: \([0-9]*\) | Crashing: \([0-9]*\).*/\1 \2/p' $$log | tail -1); \
+	  passed=$$((passed+$${p:-0})); for x in $$f; do failed=$$((failed+x)); done; \
+	  if [ -z "$$p" ]; then failed=$$((failed+1)); fi; \
+	done; rm -f $$log; \
+	echo "suite: $$passed passed, $$failed failed"; \
+	test $$fail -eq 0 -a $$failed -eq 0
 
 test:
 	$(MAKE) check-tests BUILD=build/release
