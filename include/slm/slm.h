@@ -31,6 +31,9 @@ enum {
     SLM_EUNSUPPORTED = -5,  /* valid input that slm does not handle (yet)       */
     SLM_ERANGE       = -6,  /* a size or count out of range (context full, …)   */
     SLM_ENOTFOUND    = -7,  /* a named thing (key, tensor, template) is absent  */
+    SLM_EBUSY        = -8,  /* a bounded queue or pool is full: try later      */
+    SLM_ETIMEDOUT    = -9,  /* a deadline passed                               */
+    SLM_ECANCELED    = -10, /* the caller cancelled                            */
 };
 
 /* Error context: the callee writes the code and one line of text. */

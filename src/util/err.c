@@ -14,6 +14,9 @@ const char *slm_strerror(int code) {
     case SLM_EUNSUPPORTED: return "unsupported";
     case SLM_ERANGE:       return "out of range";
     case SLM_ENOTFOUND:    return "not found";
+    case SLM_EBUSY:        return "busy";
+    case SLM_ETIMEDOUT:    return "timed out";
+    case SLM_ECANCELED:    return "cancelled";
     default:               return "unknown error";
     }
 }
