@@ -338,3 +338,136 @@ Test(model, f16_kv_cache_close_to_f32_kv_cache) {
     free(out[1]);
     slm_model_free(m);
 }
+
+/* ---- continuous batching and the paged KV cache ----------------------------- */
+
+static slm_ctx *mkctx_kv(slm_model *m, int32_t n_ctx, int32_t n_seq, int32_t block, size_t kv_mem) {
+    slm_ctx_params cp = slm_ctx_default_params();
+    cp.n_ctx = n_ctx;
+    cp.n_seq = n_seq;
+    cp.kv_block = block;
+    cp.kv_mem = kv_mem;
+    cp.n_threads = 2;
+    slm_ctx *c = NULL;
+    slm_err err = { 0 };
+    cr_assert_eq(slm_ctx_new(m, &cp, &c, &err), 0, "ctx: %s", err.msg);
+    return c;
+}
+
+/* Three sequences decoded together, interleaved, step by step, give the
+ * logits each gives alone. */
+Test(batch, interleaved_sequences_equal_each_alone) {
+    const char *p = th_synth("llama", "q8_0", "--dim 64 --layers 2 --heads 4 --kv-heads 2 --ff 96 --vocab-size 300 --scale 0.2");
+    slm_model *m = load(p);
+    slm_model_info in;
+    slm_model_get_info(m, &in);
+    int32_t NV = in.n_vocab;
+    const int32_t *seqs[3] = { TOKS, TOKS + 3, TOKS + 7 };
+    int32_t lens[3] = { 9, 11, 6 };
+    float *alone[3];
+    for (int s = 0; s < 3; s++) alone[s] = all_logits(m, seqs[s], lens[s], 1, 64);
+    slm_ctx *c = mkctx_kv(m, 64, 3, 4, 0);
+    slm_err err = { 0 };
+    /* step 1: prompts of 3, 4 and 2 tokens prefilled in one batch; then
+     * one token per sequence per step until each is done */
+    int32_t done[3] = { 0, 0, 0 }, first[3] = { 3, 4, 2 };
+    float *out = malloc(sizeof(float) * 32 * NV);
+    for (int step = 0; step < 16; step++) {
+        int32_t tok[32], pos[32], seq[32], n = 0;
+        int8_t want[32];
+        int32_t owner[32];
+        for (int s = 0; s < 3; s++) {
+            int32_t k = step == 0 ? first[s] : 1;
+            for (int32_t j = 0; j < k && done[s] < lens[s]; j++, done[s]++) {
+                tok[n] = seqs[s][done[s]];
+                pos[n] = done[s];
+                seq[n] = s;
+                want[n] = 1;
+                owner[n] = s;
+                n++;
+            }
+        }
+        if (!n) break;
+        slm_batch b = { n, tok, pos, seq, want };
+        cr_assert_eq(slm_decode_batch(c, &b, out, &err), 0, "step %d: %s", step, err.msg);
+        for (int32_t i = 0; i < n; i++) {
+            float d = max_abs_diff(out + (size_t)i * NV, alone[owner[i]] + (size_t)pos[i] * NV, (size_t)NV);
+            cr_assert(d < 1e-4f, "step %d seq %d pos %d differs by %g", step, owner[i], pos[i], d);
+        }
+    }
+    for (int s = 0; s < 3; s++) free(alone[s]);
+    free(out);
+    slm_ctx_free(c);
+    slm_model_free(m);
+}
+
+Test(batch, shared_prefix_and_copy_on_write) {
+    const char *p = th_synth("qwen2", "f32", "--dim 64 --layers 2 --heads 4 --kv-heads 1 --ff 96 --vocab-size 300 --scale 0.2");
+    slm_model *m = load(p);
+    slm_model_info in;
+    slm_model_get_info(m, &in);
+    int32_t NV = in.n_vocab;
+    float *ref = all_logits(m, TOKS, NT, 1, 64);
+    slm_ctx *c = mkctx_kv(m, 64, 2, 4, 0);
+    slm_err err = { 0 };
+    float *out = malloc(sizeof(float) * NV * NT);
+    /* seq 0 holds 10 tokens (two full blocks and half of a third) */
+    cr_assert_eq(slm_decode(c, 0, TOKS, 10, 0, false, out, &err), 0, "%s", err.msg);
+    slm_kv_stats st;
+    slm_kv_get_stats(c, &st);
+    int32_t used = st.blocks_total - st.blocks_free;
+    cr_assert_eq(used, 3);
+    /* seq 1 shares the first 6 (one full block, one partial), then diverges */
+    slm_kv_share(c, 1, 0, 6);
+    slm_kv_get_stats(c, &st);
+    cr_assert_eq(st.blocks_total - st.blocks_free, 3, "sharing allocates nothing");
+    int32_t other[4] = { 5, 6, 7, 8 };
+    cr_assert_eq(slm_decode(c, 1, other, 4, 6, false, out, &err), 0, "%s", err.msg);
+    /* seq 1's logits equal a fresh computation of TOKS[0..6) + other */
+    int32_t fresh[10];
+    memcpy(fresh, TOKS, 6 * sizeof(int32_t));
+    memcpy(fresh + 6, other, sizeof other);
+    float *fl = all_logits(m, fresh, 10, 1, 64);
+    cr_assert(max_abs_diff(out, fl + 9 * NV, NV) < 1e-4f, "shared-prefix sequence differs");
+    /* seq 0 is unchanged by seq 1's writes into the shared partial block */
+    cr_assert_eq(slm_decode(c, 0, TOKS + 10, 1, 10, false, out, &err), 0, "%s", err.msg);
+    cr_assert(max_abs_diff(out, ref + 10 * NV, NV) < 1e-4f, "copy on write failed: seq 0 changed");
+    /* truncating seq 0 to nothing keeps the block seq 1 still shares */
+    slm_kv_truncate(c, 0, 0);
+    cr_assert_eq(slm_kv_seq_len(c, 0), 0);
+    cr_assert_eq(slm_decode(c, 1, TOKS, 1, 10, false, out, &err), 0, "%s", err.msg);
+    slm_kv_truncate(c, 1, 0);
+    slm_kv_get_stats(c, &st);
+    cr_assert_eq(st.blocks_free, st.blocks_total, "all blocks back in the pool");
+    free(out);
+    free(ref);
+    free(fl);
+    slm_ctx_free(c);
+    slm_model_free(m);
+}
+
+Test(batch, memory_budget_and_whole_context_per_sequence) {
+    const char *p = th_synth("llama", "f32", "--dim 64 --layers 1 --heads 4 --kv-heads 2 --ff 96 --vocab-size 300");
+    slm_model *m = load(p);
+    /* 1 layer × 32 kv dims × F16 × 2 (K and V) × block 8 = 1 KiB per block;
+     * a budget of 4 KiB is 4 blocks = 32 positions, one full context */
+    slm_ctx *c = mkctx_kv(m, 32, 4, 8, 4096);
+    slm_kv_stats st;
+    slm_kv_get_stats(c, &st);
+    cr_assert_eq(st.blocks_total, 4, "blocks %d", st.blocks_total);
+    slm_err err = { 0 };
+    float *out = malloc(sizeof(float) * 300);
+    int32_t toks[32];
+    for (int i = 0; i < 32; i++) toks[i] = i;
+    /* any one sequence may use the whole context while blocks are free */
+    cr_assert_eq(slm_decode(c, 3, toks, 32, 0, false, out, &err), 0, "%s", err.msg);
+    /* another sequence finds the pool empty: EBUSY, and nothing changed */
+    cr_assert_eq(slm_decode(c, 0, toks, 1, 0, false, out, &err), SLM_EBUSY, "%s", err.msg);
+    cr_assert_eq(slm_kv_seq_len(c, 0), 0);
+    cr_assert_eq(slm_kv_blocks_needed(c, 0, 1), 1);
+    slm_kv_truncate(c, 3, 20); /* frees the last block (positions 24..31) */
+    cr_assert_eq(slm_decode(c, 0, toks, 8, 0, false, out, &err), 0, "%s", err.msg);
+    free(out);
+    slm_ctx_free(c);
+    slm_model_free(m);
+}

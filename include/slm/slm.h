@@ -127,28 +127,55 @@ void slm_detok_set_at_start(slm_detok *d, bool at_start);
 typedef struct slm_ctx slm_ctx;
 
 typedef struct slm_ctx_params {
-    int32_t n_ctx;       /* 0: the model's training context              */
-    int32_t n_threads;   /* 0: all online cores                          */
-    int32_t n_batch;     /* tokens per forward chunk, 0: 512             */
-    int32_t n_seq;       /* independent sequences in the KV cache, 0: 1  */
-    bool    kv_f32;      /* keep K/V in F32 (default F16: half the memory) */
+    int32_t n_ctx;       /* max positions per sequence, 0: the model's training context */
+    int32_t n_threads;   /* 0: all online cores                                   */
+    int32_t n_batch;     /* tokens per forward chunk, 0: 512                      */
+    int32_t n_seq;       /* sequence slots in the KV cache, 0: 1                  */
+    bool    kv_f32;      /* keep K/V in F32 (default F16: half the memory)        */
+    int32_t kv_block;    /* positions per KV block, 0: 32                         */
+    size_t  kv_mem;      /* KV pool budget in bytes, 0: room for every sequence
+                          * at full context (n_seq × n_ctx positions)             */
 } slm_ctx_params;
 
 slm_ctx_params slm_ctx_default_params(void);
 int  slm_ctx_new(slm_model *model, const slm_ctx_params *params, slm_ctx **out, slm_err *err);
 void slm_ctx_free(slm_ctx *ctx);
 int32_t slm_ctx_n_ctx(const slm_ctx *ctx);
+int32_t slm_ctx_n_seq(const slm_ctx *ctx);
 
-/* Runs the forward pass for n tokens of sequence seq placed at positions
- * pos0 … pos0+n-1 (the KV cache must already hold positions < pos0 of that
- * sequence). If logits_all, writes n × n_vocab logits to logits; otherwise
- * only the last position's n_vocab. Returns SLM_ERANGE when the context is
- * full. */
+/* One forward pass over tokens of one or more sequences (continuous
+ * batching). Entry i is token[i] at position pos[i] of sequence seq[i]; a
+ * sequence's entries must be consecutive positions in order, the first at
+ * most the sequence's current length (earlier positions stay cached, later
+ * ones are overwritten). logits[i] != 0 asks for entry i's logits (NULL:
+ * only the last entry); they are written as rows of n_vocab in entry order.
+ * KV blocks are reserved for the whole batch first: SLM_EBUSY (nothing
+ * changed) when the pool cannot hold it, SLM_ERANGE when a sequence would
+ * pass n_ctx. */
+typedef struct slm_batch {
+    int32_t n_tokens;
+    const int32_t *token, *pos, *seq;
+    const int8_t  *logits;
+} slm_batch;
+int slm_decode_batch(slm_ctx *ctx, const slm_batch *batch, float *logits, slm_err *err);
+
+/* Single-sequence convenience: n tokens of seq at pos0 … pos0+n-1. If
+ * logits_all, writes n × n_vocab logits; otherwise the last position's. */
 int slm_decode(slm_ctx *ctx, int32_t seq, const int32_t *tokens, int32_t n,
                int32_t pos0, bool logits_all, float *logits, slm_err *err);
 
-/* Forgets positions >= pos of sequence seq (pos 0 clears it). */
+/* Forgets positions >= pos of sequence seq (pos 0 clears it, freeing its
+ * blocks). */
 void slm_kv_truncate(slm_ctx *ctx, int32_t seq, int32_t pos);
+/* Positions sequence seq holds. */
+int32_t slm_kv_seq_len(const slm_ctx *ctx, int32_t seq);
+/* Sequence dst forgets its positions and shares the first n_pos of src
+ * (prefix caching: the blocks are shared, copied only when written). */
+void slm_kv_share(slm_ctx *ctx, int32_t dst, int32_t src, int32_t n_pos);
+/* Blocks needed to grow seq to pos_end positions, and the pool's state. */
+int32_t slm_kv_blocks_needed(const slm_ctx *ctx, int32_t seq, int32_t pos_end);
+typedef struct slm_kv_stats { int32_t block_tokens, blocks_total, blocks_free; size_t bytes; } slm_kv_stats;
+void slm_kv_get_stats(const slm_ctx *ctx, slm_kv_stats *st);
 
 /* ---- sampling ------------------------------------------------------------ */
 typedef struct slm_logit_bias { int32_t token; float bias; } slm_logit_bias;

@@ -8,9 +8,11 @@
  *              append k,v to the cache; x += softmax(q·Kᵀ/√d)·V · Wo
  *              h = rmsnorm(x)·ffn_norm; x += (silu(h·Wg) * h·Wu)·Wd
  *   logits = rmsnorm(x)·out_norm · Woutᵀ
- * A call processes the tokens in chunks of n_batch; every matrix product
- * covers the whole chunk, so each weight row is read once per chunk.
- * Attention is causal within the chunk and over the cached positions.
+ * A batch may mix tokens of several sequences (continuous batching): the
+ * matrix products cover every token of a chunk of n_batch entries, so each
+ * weight row is read once per chunk whatever the number of sequences;
+ * attention is per entry, over its own sequence's cached positions (paged
+ * KV blocks, kv.c), causal by position.
  */
 #include <math.h>
 #include <string.h>
@@ -18,6 +20,7 @@
 #include "kernels/ops.h"
 #include "kernels/types.h"
 #include "model/ctx.h"
+#include "util/alloc.h"
 #include "util/err.h"
 
 static void embed(const slm_model *m, const int32_t *tokens, int32_t n, float *x) {
@@ -37,12 +40,12 @@ static void add_bias(float *y, const float *b, int32_t n, int64_t dim, int64_t s
         for (int64_t j = 0; j < dim; j++) y[i * stride + j] += b[j];
 }
 
-/* cos/sin of every rotary pair's angle for each token position. */
-static void rope_tables(slm_ctx *c, int32_t pos0, int32_t n) {
+/* cos/sin of every rotary pair's angle for each entry's position. */
+static void rope_tables(slm_ctx *c, int32_t n) {
     const slm_hparams *hp = &c->model->hp;
     int32_t half = hp->n_rot / 2;
     for (int32_t i = 0; i < n; i++) {
-        double p = (double)(pos0 + i) * hp->rope_freq_scale;
+        double p = (double)c->c_pos[i] * hp->rope_freq_scale;
         for (int32_t j = 0; j < half; j++) {
             double theta = p * pow((double)hp->rope_freq_base, -2.0 * j / hp->n_rot);
             if (c->model->rope_freqs) theta /= c->model->rope_freqs[j];
@@ -54,53 +57,58 @@ static void rope_tables(slm_ctx *c, int32_t pos0, int32_t n) {
 
 typedef struct attn_job {
     slm_ctx *c;
-    int32_t il, seq, pos0, n;
+    int32_t il, n;
 } attn_job;
 
 static void attn_worker(void *arg, int ith, int nth) {
     const attn_job *j = arg;
     slm_ctx *c = j->c;
+    const slm_kvp *kv = &c->kv;
     const slm_hparams *hp = &c->model->hp;
-    const slm_type_traits *kt = slm_type_traits_get(c->kv_type);
-    int32_t hd = hp->head_dim, n_head = hp->n_head, group = hp->n_head / hp->n_head_kv;
-    size_t Q = (size_t)n_head * hd, es = c->kv_esize;
-    size_t layer_off = ((size_t)j->il * c->n_seq + (size_t)j->seq) * (size_t)c->n_ctx * (size_t)c->kv_dim * es;
-    const unsigned char *K = (const unsigned char *)c->k_cache + layer_off;
-    const unsigned char *Vt = (const unsigned char *)c->v_cache + layer_off;
+    const slm_type_traits *kt = slm_type_traits_get(kv->type);
+    int32_t hd = hp->head_dim, n_head = hp->n_head, group = hp->n_head / hp->n_head_kv, B = kv->block;
+    size_t Q = (size_t)n_head * hd, es = kv->esize;
     float *scores = c->scores + (size_t)ith * c->n_ctx;
     float scale = 1.0f / sqrtf((float)hd);
     long lo, hi;
     slm_split((long)j->n * n_head, ith, nth, &lo, &hi);
     for (long task = lo; task < hi; task++) {
         int32_t i = (int32_t)(task / n_head), h = (int32_t)(task % n_head);
-        int32_t n_kv = j->pos0 + i + 1;
+        int32_t seq = c->c_seq[i], n_kv = c->c_pos[i] + 1;
         const float *q = c->q + i * Q + (size_t)h * hd;
         size_t koff = (size_t)(h / group) * hd;
         for (int32_t t = 0; t < n_kv; t++) {
-            kt->vec_dot(hd, &scores[t], K + ((size_t)t * c->kv_dim + koff) * es, q);
+            kt->vec_dot(hd, &scores[t], slm_kvp_k_row(kv, seq, j->il, t) + koff * es, q);
             scores[t] *= scale;
         }
         slm_softmax(scores, n_kv);
         float *o = c->att + i * Q + (size_t)h * hd;
-        for (int32_t d = 0; d < hd; d++)
-            kt->vec_dot(n_kv, &o[d], Vt + ((koff + (size_t)d) * (size_t)c->n_ctx) * es, scores);
+        memset(o, 0, (size_t)hd * sizeof *o);
+        for (int32_t t0 = 0; t0 < n_kv; t0 += B) { /* one block of positions at a time */
+            int32_t cnt = n_kv - t0 < B ? n_kv - t0 : B;
+            const unsigned char *vb = slm_kvp_v_base(kv, seq, j->il, t0) + koff * (size_t)B * es;
+            for (int32_t d = 0; d < hd; d++) {
+                float part;
+                kt->vec_dot(cnt, &part, vb + (size_t)d * B * es, scores + t0);
+                o[d] += part;
+            }
+        }
     }
 }
 
-/* Appends n tokens' K rows and V columns at pos0 in the cache's type. */
-static void kv_store(slm_ctx *c, int32_t il, int32_t seq, int32_t pos0, int32_t n) {
-    const slm_type_traits *kt = slm_type_traits_get(c->kv_type);
-    size_t es = c->kv_esize, KV = (size_t)c->kv_dim, N = (size_t)c->n_ctx;
-    size_t layer_off = ((size_t)il * c->n_seq + (size_t)seq) * N * KV * es;
-    unsigned char *K = (unsigned char *)c->k_cache + layer_off, *Vt = (unsigned char *)c->v_cache + layer_off;
-    for (int32_t i = 0; i < n; i++) kt->from_float(c->k + i * KV, K + ((size_t)(pos0 + i) * KV) * es, (int64_t)KV);
-    for (size_t d = 0; d < KV; d++) {
-        unsigned char *row = Vt + (d * N + (size_t)pos0) * es;
-        for (int32_t i = 0; i < n; i++) kt->from_float(&c->v[i * KV + d], row + (size_t)i * es, 1);
+/* Writes the chunk's K rows and V columns into the cache at their positions. */
+static void kv_store(slm_ctx *c, int32_t il, int32_t n) {
+    slm_kvp *kv = &c->kv;
+    const slm_type_traits *kt = slm_type_traits_get(kv->type);
+    size_t es = kv->esize, KV = (size_t)c->kv_dim, B = (size_t)kv->block;
+    for (int32_t i = 0; i < n; i++) {
+        kt->from_float(c->k + i * KV, slm_kvp_k_row(kv, c->c_seq[i], il, c->c_pos[i]), (int64_t)KV);
+        unsigned char *vb = slm_kvp_v_base(kv, c->c_seq[i], il, c->c_pos[i]);
+        for (size_t d = 0; d < KV; d++) kt->from_float(&c->v[i * KV + d], vb + d * B * es, 1);
     }
 }
 
-static void layer_forward(slm_ctx *c, int32_t il, int32_t seq, int32_t pos0, int32_t n) {
+static void layer_forward(slm_ctx *c, int32_t il, int32_t n) {
     const slm_model *m = c->model;
     const slm_hparams *hp = &m->hp;
     const slm_layer *L = &m->layers[il];
@@ -134,8 +142,8 @@ static void layer_forward(slm_ctx *c, int32_t il, int32_t seq, int32_t pos0, int
         slm_rope(q, hp->n_head, hd, hp->n_rot, c->rope_cos + (size_t)i * half, c->rope_sin + (size_t)i * half, neox);
         slm_rope(k, hp->n_head_kv, hd, hp->n_rot, c->rope_cos + (size_t)i * half, c->rope_sin + (size_t)i * half, neox);
     }
-    kv_store(c, il, seq, pos0, n);
-    attn_job aj = { c, il, seq, pos0, n };
+    kv_store(c, il, n);
+    attn_job aj = { c, il, n };
     slm_pool_run(c->pool, attn_worker, &aj);
     matmul(c, &L->wo, c->att, n, c->xn, E);
     add_bias(c->xn, L->bo, n, E, E);
@@ -154,39 +162,104 @@ static void layer_forward(slm_ctx *c, int32_t il, int32_t seq, int32_t pos0, int
     for (int64_t i = 0; i < n * E; i++) c->x[i] += c->xn[i];
 }
 
-int slm_decode(slm_ctx *c, int32_t seq, const int32_t *tokens, int32_t n, int32_t pos0, bool logits_all,
-               float *logits, slm_err *err) {
+/* Checks a batch and reserves its KV blocks (all or nothing). */
+static int prepare(slm_ctx *c, const slm_batch *b, slm_err *err) {
+    const slm_hparams *hp = &c->model->hp;
+    if (b->n_tokens <= 0) return slm_err_set(err, SLM_EINVAL, "no tokens to decode");
+    /* per sequence: first position, next expected position, end */
+    int32_t need = 0;
+    for (int32_t i = 0; i < b->n_tokens; i++) {
+        int32_t s = b->seq[i], p = b->pos[i], t = b->token[i];
+        if (s < 0 || s >= c->n_seq) return slm_err_set(err, SLM_EINVAL, "sequence %d out of range (0..%d)", s, c->n_seq - 1);
+        if (t < 0 || t >= hp->n_vocab)
+            return slm_err_set(err, SLM_EINVAL, "token id %d out of range (vocabulary of %d)", t, hp->n_vocab);
+        if (p < 0 || p >= c->n_ctx)
+            return slm_err_set(err, SLM_ERANGE, "context is full: position %d of sequence %d exceeds the context of %d", p, s,
+                               c->n_ctx);
+        int32_t prev = -1; /* the previous entry of the same sequence */
+        for (int32_t k = i - 1; k >= 0; k--)
+            if (b->seq[k] == s) { prev = k; break; }
+        if (prev >= 0 ? p != b->pos[prev] + 1 : p > c->kv.len[s])
+            return slm_err_set(err, SLM_EINVAL, "position %d of sequence %d leaves a gap (it holds %d)", p, s, c->kv.len[s]);
+    }
+    /* truncate to each sequence's first position, then count blocks */
+    for (int32_t i = 0; i < b->n_tokens; i++) {
+        bool first = true;
+        for (int32_t k = 0; k < i; k++) first &= b->seq[k] != b->seq[i];
+        if (first && b->pos[i] < c->kv.len[b->seq[i]]) slm_kvp_truncate(&c->kv, b->seq[i], b->pos[i]);
+    }
+    for (int32_t i = 0; i < b->n_tokens; i++) {
+        bool last = true;
+        for (int32_t k = i + 1; k < b->n_tokens; k++) last &= b->seq[k] != b->seq[i];
+        if (last) need += slm_kvp_blocks_needed(&c->kv, b->seq[i], b->pos[i] + 1);
+    }
+    if (need > c->kv.n_free)
+        return slm_err_set(err, SLM_EBUSY, "KV cache full: the batch needs %d blocks, %d are free", need, c->kv.n_free);
+    for (int32_t i = 0; i < b->n_tokens; i++) {
+        bool last = true;
+        for (int32_t k = i + 1; k < b->n_tokens; k++) last &= b->seq[k] != b->seq[i];
+        if (last && slm_kvp_reserve(&c->kv, b->seq[i], b->pos[i] + 1))
+            return slm_err_set(err, SLM_EBUSY, "KV cache full");
+    }
+    return 0;
+}
+
+int slm_decode_batch(slm_ctx *c, const slm_batch *b, float *logits, slm_err *err) {
     const slm_model *m = c->model;
     const slm_hparams *hp = &m->hp;
-    if (seq < 0 || seq >= c->n_seq) return slm_err_set(err, SLM_EINVAL, "sequence %d out of range (0..%d)", seq, c->n_seq - 1);
-    if (n <= 0) return slm_err_set(err, SLM_EINVAL, "no tokens to decode");
-    if (pos0 < 0 || pos0 > c->seq_len[seq])
-        return slm_err_set(err, SLM_EINVAL, "position %d leaves a gap (sequence %d holds %d)", pos0, seq, c->seq_len[seq]);
-    if (n > c->n_ctx - pos0)
-        return slm_err_set(err, SLM_ERANGE, "context is full: %d tokens at position %d exceed the context of %d", n, pos0,
-                           c->n_ctx);
-    for (int32_t i = 0; i < n; i++)
-        if (tokens[i] < 0 || tokens[i] >= hp->n_vocab)
-            return slm_err_set(err, SLM_EINVAL, "token id %d out of range (vocabulary of %d)", tokens[i], hp->n_vocab);
+    int rc = prepare(c, b, err);
+    if (rc) return rc;
     int64_t E = hp->n_embd, NV = hp->n_vocab;
-    for (int32_t done = 0; done < n;) {
-        int32_t nb = n - done < c->n_batch ? n - done : c->n_batch;
-        int32_t p = pos0 + done;
-        c->seq_len[seq] = p; /* positions >= p are being rewritten */
-        embed(m, tokens + done, nb, c->x);
-        rope_tables(c, p, nb);
-        for (int32_t il = 0; il < hp->n_layer; il++) layer_forward(c, il, seq, p, nb);
-        c->seq_len[seq] = p + nb;
-        bool last_chunk = done + nb == n;
-        if (logits_all || last_chunk) {
-            int32_t first = logits_all ? 0 : nb - 1;
-            int32_t cnt = nb - first;
-            for (int32_t i = first; i < nb; i++)
-                slm_rmsnorm(c->xn + (i - first) * E, c->x + i * E, m->output_norm, E, hp->rms_eps);
-            float *dst = logits_all ? logits + (size_t)done * NV : logits;
-            matmul(c, &m->output, c->xn, cnt, dst, NV);
+    size_t out_row = 0;
+    for (int32_t done = 0; done < b->n_tokens;) {
+        int32_t nb = b->n_tokens - done < c->n_batch ? b->n_tokens - done : c->n_batch;
+        memcpy(c->c_tok, b->token + done, (size_t)nb * sizeof(int32_t));
+        memcpy(c->c_pos, b->pos + done, (size_t)nb * sizeof(int32_t));
+        memcpy(c->c_seq, b->seq + done, (size_t)nb * sizeof(int32_t));
+        embed(m, c->c_tok, nb, c->x);
+        rope_tables(c, nb);
+        for (int32_t il = 0; il < hp->n_layer; il++) layer_forward(c, il, nb);
+        for (int32_t i = 0; i < nb; i++) /* positions written so far are now held */
+            if (c->c_pos[i] + 1 > c->kv.len[c->c_seq[i]]) c->kv.len[c->c_seq[i]] = c->c_pos[i] + 1;
+        /* final norm and output rows for the entries that want logits */
+        int32_t cnt = 0;
+        for (int32_t i = 0; i < nb; i++) {
+            int32_t gi = done + i;
+            bool want = b->logits ? b->logits[gi] != 0 : gi == b->n_tokens - 1;
+            if (want) slm_rmsnorm(c->xn + (size_t)cnt++ * E, c->x + i * E, m->output_norm, E, hp->rms_eps);
         }
+        if (cnt) matmul(c, &m->output, c->xn, cnt, logits + out_row * (size_t)NV, NV);
+        out_row += (size_t)cnt;
         done += nb;
     }
     return 0;
+}
+
+int slm_decode(slm_ctx *c, int32_t seq, const int32_t *tokens, int32_t n, int32_t pos0, bool logits_all,
+               float *logits, slm_err *err) {
+    if (n <= 0) return slm_err_set(err, SLM_EINVAL, "no tokens to decode");
+    if (seq < 0 || seq >= c->n_seq) return slm_err_set(err, SLM_EINVAL, "sequence %d out of range (0..%d)", seq, c->n_seq - 1);
+    if (pos0 < 0 || pos0 > c->kv.len[seq])
+        return slm_err_set(err, SLM_EINVAL, "position %d leaves a gap (sequence %d holds %d)", pos0, seq, c->kv.len[seq]);
+    if (n > c->n_ctx - pos0)
+        return slm_err_set(err, SLM_ERANGE, "context is full: %d tokens at position %d exceed the context of %d", n, pos0,
+                           c->n_ctx);
+    int32_t *pos = slm_malloc((size_t)n * sizeof *pos), *seqs = slm_malloc((size_t)n * sizeof *seqs);
+    int8_t *want = logits_all ? slm_malloc((size_t)n) : NULL;
+    int rc;
+    if (!pos || !seqs || (logits_all && !want)) {
+        rc = slm_err_set(err, SLM_ENOMEM, "out of memory");
+    } else {
+        for (int32_t i = 0; i < n; i++) {
+            pos[i] = pos0 + i;
+            seqs[i] = seq;
+            if (want) want[i] = 1;
+        }
+        slm_batch b = { n, tokens, pos, seqs, want };
+        rc = slm_decode_batch(c, &b, logits, err);
+    }
+    slm_free(pos);
+    slm_free(seqs);
+    slm_free(want);
+    return rc;
 }
