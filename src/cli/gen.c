@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "sample/stop.h"
 #include "util/alloc.h"
 
 static double now_s(void) {
@@ -31,56 +32,14 @@ static int push_tok(gen_state *st, int32_t t) {
     return 0;
 }
 
-typedef struct textbuf { char *p; size_t len, cap, sent; } textbuf;
-
-static int tb_add(textbuf *b, const char *s, size_t n) {
-    if (b->len + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap * 2 : 1024;
-        while (nc < b->len + n + 1) nc *= 2;
-        char *np = slm_realloc(b->p, nc);
-        if (!np) return -1;
-        b->p = np;
-        b->cap = nc;
+static void emit(slm_stopper *sp, FILE *out, bool final) {
+    const char *t;
+    size_t n;
+    slm_stopper_take(sp, final, &t, &n);
+    if (out && n) {
+        fwrite(t, 1, n, out);
+        fflush(out);
     }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = 0;
-    return 0;
-}
-
-/* Emits what can no longer be part of a stop string; returns 1 if a stop
- * string was found (text is cut there). */
-static int flush_text(textbuf *b, const gen_opts *o, FILE *out, int final) {
-    size_t safe = b->len;
-    for (int32_t i = 0; i < o->n_stops; i++) {
-        const char *s = o->stops[i];
-        size_t sl = strlen(s);
-        if (!sl) continue;
-        char *hit = memmem(b->p + (b->sent > sl ? b->sent - sl : 0), b->len - (b->sent > sl ? b->sent - sl : 0), s, sl);
-        if (hit) {
-            size_t cut = (size_t)(hit - b->p);
-            if (cut > b->sent && out) fwrite(b->p + b->sent, 1, cut - b->sent, out);
-            b->len = cut;
-            b->p[cut] = 0;
-            b->sent = cut;
-            if (out) fflush(out);
-            return 1;
-        }
-        if (!final) /* hold back the longest suffix that is a prefix of s */
-            for (size_t k = sl - 1; k > 0; k--)
-                if (k <= b->len && !memcmp(b->p + b->len - k, s, k)) {
-                    if (b->len - k < safe) safe = b->len - k;
-                    break;
-                }
-    }
-    if (safe > b->sent) {
-        if (out) {
-            fwrite(b->p + b->sent, 1, safe - b->sent, out);
-            fflush(out);
-        }
-        b->sent = safe;
-    }
-    return 0;
 }
 
 int gen_run(slm_ctx *ctx, const slm_vocab *v, gen_state *st, const int32_t *prompt, int32_t n_prompt,
@@ -99,10 +58,10 @@ int gen_run(slm_ctx *ctx, const slm_vocab *v, gen_state *st, const int32_t *prom
     float *logits = slm_malloc((size_t)n_vocab * sizeof *logits);
     slm_sampler *smp = NULL;
     slm_detok *dt = NULL;
-    textbuf tb = { 0 };
+    slm_stopper *sp = slm_stopper_new(o->stops, o->n_stops);
     int rc = 1;
     slm_err err = { 0 };
-    if (!logits || slm_sampler_new(&o->sample, n_vocab, &smp) || slm_detok_new(v, &dt)) {
+    if (!logits || !sp || slm_sampler_new(&o->sample, n_vocab, &smp) || slm_detok_new(v, &dt)) {
         cli_fail("out of memory");
         goto done;
     }
@@ -129,8 +88,10 @@ int gen_run(slm_ctx *ctx, const slm_vocab *v, gen_state *st, const int32_t *prom
         slm_sampler_accept(smp, tok);
         res->n_gen++;
         int n = slm_detok_push(dt, tok, piece, sizeof piece);
-        if (n > 0 && tb_add(&tb, piece, (size_t)n)) { cli_fail("out of memory"); goto done; }
-        if (flush_text(&tb, o, out, 0)) { stopped = true; break; }
+        int hit = n > 0 ? slm_stopper_push(sp, piece, (size_t)n) : 0;
+        if (hit < 0) { cli_fail("out of memory"); goto done; }
+        emit(sp, out, false);
+        if (hit) { stopped = true; break; }
         if (o->n_predict >= 0 && res->n_gen >= o->n_predict) { res->finish = "length"; break; }
         if (st->n_tokens >= n_ctx) { res->finish = "context"; break; }
         /* the cache and st->tokens advance together */
@@ -142,15 +103,15 @@ int gen_run(slm_ctx *ctx, const slm_vocab *v, gen_state *st, const int32_t *prom
     }
     if (!stopped) {
         int n = slm_detok_flush(dt, piece, sizeof piece);
-        if (n > 0) tb_add(&tb, piece, (size_t)n);
-        flush_text(&tb, o, out, 1);
+        if (n > 0) slm_stopper_push(sp, piece, (size_t)n);
     }
+    emit(sp, out, true);
     res->t_gen_s = now_s() - t1;
-    res->text = tb.p ? tb.p : slm_strdup("");
-    tb.p = NULL;
+    res->text = slm_strdup(slm_stopper_text(sp, NULL));
+    if (!res->text) { cli_fail("out of memory"); goto done; }
     rc = 0;
 done:
-    slm_free(tb.p);
+    slm_stopper_free(sp);
     slm_free(logits);
     slm_sampler_free(smp);
     slm_detok_free(dt);
