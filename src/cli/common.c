@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat/prompt.h"
 #include "cli/cli.h"
 #include "util/alloc.h"
 
@@ -103,23 +104,8 @@ char *cli_read_file(const char *path, size_t *len) {
 }
 
 int cli_tokenize(const slm_vocab *v, const char *text, bool add_bos, bool parse_special, int32_t **out, int32_t *n) {
-    size_t len = strlen(text);
-    int32_t cap = len + 16 > (size_t)INT32_MAX / 2 ? INT32_MAX / 2 : (int32_t)len + 16;
-    int32_t *ids = slm_malloc((size_t)cap * sizeof *ids);
     slm_err err = { 0 };
-    if (!ids) return cli_fail("out of memory tokenizing %zu bytes", len);
-    int rc = slm_tokenize(v, text, len, add_bos, parse_special, ids, cap, n, &err);
-    if (rc == SLM_ERANGE && *n > cap) {
-        slm_free(ids);
-        cap = *n;
-        ids = slm_malloc((size_t)cap * sizeof *ids);
-        if (!ids) return cli_fail("out of memory");
-        rc = slm_tokenize(v, text, len, add_bos, parse_special, ids, cap, n, &err);
-    }
-    if (rc) {
-        slm_free(ids);
-        return cli_fail("cannot tokenize the input: %s", err.msg[0] ? err.msg : slm_strerror(rc));
-    }
-    *out = ids;
+    int rc = slm_prompt_tokenize(v, text, strlen(text), add_bos, parse_special, out, n, &err);
+    if (rc) return cli_fail("cannot tokenize the input: %s", err.msg[0] ? err.msg : slm_strerror(rc));
     return 0;
 }

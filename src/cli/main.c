@@ -25,6 +25,18 @@ static const struct {
     { "logits", cmd_logits, "logits -m MODEL -p PROMPT -o OUT [-t N] [--no-bos]\n"
                             "  Logits after every prompt position (one batch), in the fixture binary format:\n"
                             "  int32 n_tokens, int32 n_vocab, int32 tokens[n], float32 logits[n][n_vocab]." },
+    { "serve", cmd_serve, "serve -m MODEL [--host ADDR] [--port N] [--alias NAME] [--parallel N] [--max-queue N]\n"
+                          "      [--kv-mem SIZE] [--ctx N] [-t N] [--chat-template NAME]\n"
+                          "      [--api-key KEY ... | --api-keys-file FILE] [--strict-model] [--drain-timeout S] [--request-timeout S]\n"
+                          "      [--log-prompts] [--max-body BYTES] [--max-tokens-cap N] [--max-messages N]\n"
+                          "  OpenAI-compatible HTTP server: POST /v1/chat/completions, /v1/completions; GET\n"
+                          "  /v1/models, /health, /metrics. Port 0 picks a free port (printed on stderr). SIGINT or\n"
+                          "  SIGTERM stops accepting requests and drains. Access log: one JSON line per request." },
+    { "gateway", cmd_gateway, "gateway -c FILE | --check FILE\n"
+                              "  OpenAI-compatible router in front of local slm replicas and frontier providers:\n"
+                              "  routes by model, task and rules, falls back across upstreams, keeps private data\n"
+                              "  local, writes one ledger row per request. --check validates the config and exits.\n"
+                              "  SIGHUP reloads the config; SIGINT/SIGTERM stop." },
     { "bench", cmd_bench, "bench -m MODEL [-p 512] [-n 128] [-t N] [-r 3] [--json]\n"
                           "  Prompt processing (pp: one batch) and generation (tg: one token at a time) in\n"
                           "  tokens/s, mean ± sd over -r runs after a warm-up, and peak resident memory." },

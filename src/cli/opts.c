@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chat/prompt.h"
 #include "cli/cli.h"
 #include "util/alloc.h"
 
@@ -99,27 +100,12 @@ slm_chat_family run_opts_family(const run_opts *o, const slm_model *m) {
     return f;
 }
 
-static void token_text(const slm_vocab *v, int32_t id, char *buf, size_t cap) {
-    size_t len = 0;
-    const char *t = id >= 0 ? slm_vocab_token_text(v, id, &len) : NULL;
-    if (!t || len >= cap) len = 0;
-    if (len) memcpy(buf, t, len);
-    buf[len] = 0;
-}
-
 int render_and_tokenize(const slm_model *m, slm_chat_family fam, const slm_chat_msg *msgs, int32_t n,
                         int32_t **ids, int32_t *n_ids) {
-    const slm_vocab *v = slm_model_vocab(m);
-    char bos[128], eos[128];
-    token_text(v, slm_vocab_bos(v), bos, sizeof bos);
-    token_text(v, slm_vocab_eos(v), eos, sizeof eos);
-    char *text = NULL;
     slm_err err = { 0 };
-    if (slm_chat_render(fam, msgs, n, true, bos, eos, &text, &err)) return cli_fail("%s", err.msg);
-    bool add_bos = slm_vocab_add_bos(v) && !(bos[0] && !strncmp(text, bos, strlen(bos)));
-    int rc = cli_tokenize(v, text, add_bos, true, ids, n_ids);
-    slm_free(text);
-    return rc;
+    if (slm_prompt_chat(m, fam, msgs, n, ids, n_ids, NULL, &err))
+        return cli_fail("cannot render or tokenize the chat: %s", err.msg[0] ? err.msg : slm_strerror(err.code));
+    return 0;
 }
 
 slm_ctx *run_opts_ctx(const run_opts *o, slm_model *m) {
