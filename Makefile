@@ -4,7 +4,7 @@ CC      ?= cc
 SHELL   := /bin/bash
 OPT     ?= -O2 -g
 WARN    = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
-PKGS    = libpcre2-8 libcjson
+PKGS    = libpcre2-8 libcjson libmicrohttpd libcurl yaml-0.1 sqlite3
 CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -pthread -Iinclude -Isrc $(shell pkg-config --cflags $(PKGS))
 LDLIBS  = $(shell pkg-config --libs $(PKGS)) -lm -pthread
 TEST_LIBS = $(shell pkg-config --libs criterion)
@@ -14,17 +14,26 @@ EXTRA_CFLAGS ?=
 CFLAGS  = $(CFLAGS_BASE) $(OPT) $(WARN) $(EXTRA_CFLAGS)
 
 LIB_SRC  = $(wildcard src/util/*.c src/gguf/*.c src/kernels/*.c src/model/*.c \
-                      src/tokenizer/*.c src/sample/*.c src/chat/*.c)
+                      src/tokenizer/*.c src/sample/*.c src/chat/*.c src/serve/*.c src/gateway/*.c)
 CLI_SRC  = $(wildcard src/cli/*.c)
 TEST_SRC = $(wildcard tests/test_*.c)
 
-LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
+# SIMD kernels (x86-64 targets only): each file is built with its own
+# instruction-set flags, and dispatch.c installs them when the CPU has them.
+ifneq ($(filter x86_64-%,$(shell $(CC) -dumpmachine)),)
+X86_SRC  = $(wildcard src/kernels/x86/*.c)
+CFLAGS_BASE += -DSLM_X86_KERNELS
+endif
+$(BUILD)/src/kernels/x86/avx2%: ISA_FLAGS = -mavx2 -mfma -mf16c
+$(BUILD)/src/kernels/x86/avx512%: ISA_FLAGS = -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mfma -mf16c
+
+LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o) $(X86_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_COMMON = $(BUILD)/tests/helpers.o
 LIB      = $(BUILD)/libslm.a
 
-.PHONY: all test asan run fuzz bench clean check-tests
+.PHONY: all test asan run fuzz bench clean check-tests js-deps
 all: slm
 
 slm: $(BUILD)/slm
@@ -40,7 +49,7 @@ $(LIB): $(LIB_OBJ)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(CFLAGS) $(ISA_FLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/tests/helpers.o: tests/helpers.c
 	@mkdir -p $(dir $@)
@@ -52,7 +61,7 @@ $(BUILD)/tests/test_%: tests/test_%.c $(TEST_COMMON) $(LIB)
 
 # The suite: every tests/test_*.c is one Criterion binary. The CLI binary is
 # built first because integration tests drive it as users do.
-check-tests: $(BUILD)/slm $(TEST_BIN)
+check-tests: $(BUILD)/slm $(TEST_BIN) js-deps
 	@fail=0; passed=0; failed=0; log=$$(mktemp); \
 	for t in $(TEST_BIN); do \
 	  SLM_BIN=$(CURDIR)/$(BUILD)/slm $$t --jobs=$${SLM_TEST_JOBS:-2} 2>&1 | tee $$log; \
@@ -65,6 +74,12 @@ check-tests: $(BUILD)/slm $(TEST_BIN)
 	echo "suite: $$passed passed, $$failed failed"; \
 	test $$fail -eq 0 -a $$failed -eq 0
 
+# The OpenAI-client tests (tests/js, run by test_serve) need the npm
+# packages of tests/js/package-lock.json; installed once when npm is here.
+js-deps:
+	@if command -v npm >/dev/null 2>&1 && [ ! -d tests/js/node_modules/openai ]; then \
+	  npm ci --prefix tests/js --no-audit --no-fund; fi
+
 test:
 	$(MAKE) check-tests BUILD=build/release
 
@@ -73,8 +88,10 @@ asan:
 	  EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" \
 	  EXTRA_LDFLAGS="-fsanitize=address,undefined"
 
-# A model made on the spot (random weights: its text is noise) and a run on it.
+# A model made on the spot (random weights: its text is noise), a one-shot
+# run on it, then the OpenAI-compatible server on it (Ctrl-C stops it).
 RUN_MODEL = models/synth-llama-q8_0.gguf
+RUN_PORT ?= 8080
 $(RUN_MODEL): slm
 	@mkdir -p models
 	./slm synth --arch llama --preset tiny --type q8_0 -o $@
@@ -82,6 +99,12 @@ $(RUN_MODEL): slm
 run: slm $(RUN_MODEL)
 	./slm info $(RUN_MODEL)
 	./slm run -m $(RUN_MODEL) -p "Once upon a time" -n 32 --seed 1
+	@echo
+	@echo "Serving $(RUN_MODEL) on http://127.0.0.1:$(RUN_PORT) — try, in another terminal:"
+	@echo "  curl http://127.0.0.1:$(RUN_PORT)/v1/chat/completions -H 'Content-Type: application/json' \\"
+	@echo "    -d '{\"model\": \"synth\", \"messages\": [{\"role\": \"user\", \"content\": \"Hello!\"}], \"max_tokens\": 32}'"
+	@echo
+	./slm serve -m $(RUN_MODEL) --port $(RUN_PORT) --alias synth
 
 # Benchmarks on synth models of real shapes (random weights, real sizes).
 # Not part of `make test`: timings are measured here, never asserted.
