@@ -812,3 +812,284 @@ Test(bf16, rounding_and_nan) {
         else cr_assert_eq(got, bf16_oracle(f), "f32 %.9g (%#010x) -> bf16 %#06x, want %#06x", f, bits, got, bf16_oracle(f));
     }
 }
+
+/* ---- SIMD kernels against the scalar reference ------------------------- */
+
+/* Every instruction set besides the reference; tests skip the ones this CPU
+ * (or this build) lacks, saying so. Each SIMD kernel is compared with the
+ * scalar entry of the same type:
+ *   - activation quantizers (Q8_0, Q8_1, Q8_K): the same bytes, for random,
+ *     tie-making and non-finite inputs;
+ *   - vec_dot: within 1e-5 * M of the reference, where M bounds the
+ *     magnitude of every partial sum either side forms (float accumulation
+ *     order differs; the integer parts are exact):
+ *       M = sum_i |yd_i| * (|xd_i| + 2 R_i),
+ *     xd, yd the dequantized row and activations and R_i the largest |xd|
+ *     in the block of element i (bounding the scale-and-min or offset terms
+ *     that the formats subtract);
+ *   - vec_dot_tile: every entry within the same bound of the same set's
+ *     vec_dot, for ragged tile shapes, and nothing outside the tile
+ *     written. */
+static const char *const SIMD_ISAS[] = { "avx2", "avx512" };
+#define N_SIMD ((int)(sizeof SIMD_ISAS / sizeof SIMD_ISAS[0]))
+#define SIMD_REL_TOL 1e-5
+
+static int simd_available(const char **names) {
+    int n = 0;
+    for (int k = 0; k < N_SIMD; k++)
+        if (slm_type_traits_isa(SLM_TYPE_F32, SIMD_ISAS[k])) names[n++] = SIMD_ISAS[k];
+    return n;
+}
+
+#define REQUIRE_SIMD(names, n)                                                                   \
+    const char *names[N_SIMD];                                                                   \
+    int n = simd_available(names);                                                               \
+    if (n == 0) cr_skip_test("no SIMD instruction set on this CPU or build (kernels: %s)", slm_kernels_isa());
+
+Test(dispatch, isa_and_tables) {
+    const char *isa = slm_kernels_isa();
+    cr_assert(!strcmp(isa, "scalar") || !strcmp(isa, "avx2") || !strcmp(isa, "avx512-vnni"), "isa %s", isa);
+    cr_log_info("kernels: %s", isa);
+    const char *all[] = { "scalar", "avx2", "avx512" };
+    for (int k = 0; k < N_SUPPORTED; k++) {
+        const slm_type_traits *ref = slm_type_traits_ref(SUPPORTED[k]);
+        cr_assert_not_null(ref);
+        cr_assert_not_null(slm_type_traits_get(SUPPORTED[k]));
+        cr_assert_eq(slm_type_traits_isa(SUPPORTED[k], "scalar")->vec_dot, ref->vec_dot);
+        for (int i = 0; i < 3; i++) {
+            const slm_type_traits *t = slm_type_traits_isa(SUPPORTED[k], all[i]);
+            if (!t) continue;
+            cr_assert_str_eq(t->name, ref->name);
+            cr_assert_eq(t->blck_size, ref->blck_size);
+            cr_assert_eq(t->type_size, ref->type_size);
+            cr_assert_eq(t->vec_dot_type, ref->vec_dot_type);
+            cr_assert_eq(t->to_float, ref->to_float, "%s %s: dequantization is the reference's", all[i], ref->name);
+            cr_assert(t->from_float && t->vec_dot, "%s %s kernels", all[i], ref->name);
+        }
+    }
+    cr_assert_null(slm_type_traits_isa(SLM_TYPE_Q4_0, "sse9"));
+    cr_assert_null(slm_type_traits_isa(16, "scalar"));
+    cr_assert_null(slm_type_traits_ref(16));
+}
+
+/* Criterion runs each test in a fresh process, so the dispatcher has not
+ * run here yet when the environment is set. */
+Test(dispatch, slm_isa_caps_the_choice) {
+    setenv("SLM_ISA", "scalar", 1);
+    cr_assert_str_eq(slm_kernels_isa(), "scalar");
+    for (int k = 0; k < N_SUPPORTED; k++)
+        cr_assert_eq(slm_type_traits_get(SUPPORTED[k])->vec_dot, slm_type_traits_ref(SUPPORTED[k])->vec_dot);
+}
+
+/* Inputs for the quantizers: kind 0 Gaussian; 1 blocks scaled so that
+ * the quants land on exact .5 ties (absmax 127 gives d = 1); 2 special
+ * values (zeros, NaN, infinities, subnormals, equal magnitudes of both
+ * signs, huge and tiny); 3 Gaussian with one large element per block. */
+static void quant_input(float *x, int64_t n, int kind, int64_t blck) {
+    for (int64_t i = 0; i < n; i++) {
+        float g = rng_gauss();
+        switch (kind) {
+        case 0: x[i] = g; break;
+        case 1: x[i] = (float)((int)(g * 40.0f)) + ((rng_u64() & 1) ? 0.5f : -0.5f); break;
+        case 2: {
+            static const float special[] = { 0.0f, -0.0f, NAN, INFINITY, -INFINITY, 1e-40f, -1e-40f, 3.0f, -3.0f,
+                                             1e30f, -1e-30f, 126.5f, -126.5f, 0.5f, -0.5f };
+            x[i] = (rng_u64() % 3 == 0) ? special[rng_u64() % (sizeof special / sizeof special[0])] : g;
+            break;
+        }
+        default: x[i] = (i % blck == (int64_t)(rng_u64() % (uint64_t)blck)) ? g * 1000.0f : g; break;
+        }
+    }
+    if (kind == 1) /* one element per block at |x| = 127 (either sign) so that d = 1 */
+        for (int64_t b = 0; b < n / blck; b++) x[b * blck + (int64_t)(rng_u64() % (uint64_t)blck)] = (rng_u64() & 1) ? 127.0f : -127.0f;
+    if (kind == 2 && n >= blck) { /* a block that is all zeros, one with -m before +m */
+        for (int64_t i = 0; i < blck; i++) x[i] = 0.0f;
+        if (n >= 2 * blck) {
+            x[blck + 3] = -50.0f;
+            x[blck + 5] = 50.0f;
+        }
+    }
+}
+
+Test(simd, quantizers_write_the_reference_bytes) {
+    REQUIRE_SIMD(isas, n_isa);
+    const int32_t types[] = { SLM_TYPE_Q8_0, SLM_TYPE_Q8_1, SLM_TYPE_Q8_K };
+    const int64_t n_blocks[] = { 1, 7, 33, 256 };
+    for (int t = 0; t < 3; t++) {
+        const slm_type_traits *ref = slm_type_traits_ref(types[t]);
+        for (int nb = 0; nb < 4; nb++) {
+            int64_t n = n_blocks[nb] * ref->blck_size;
+            size_t bytes = slm_row_size(types[t], n);
+            float *x = xalloc((size_t)n * sizeof *x);
+            unsigned char *want = xalloc(bytes), *got = xalloc(bytes);
+            for (int kind = 0; kind < 4; kind++) {
+                rng_seed(1000 + 10 * (uint64_t)nb + (uint64_t)kind);
+                quant_input(x, n, kind, ref->blck_size);
+                memset(want, 0xa5, bytes);
+                ref->from_float(x, want, n);
+                for (int i = 0; i < n_isa; i++) {
+                    memset(got, 0x5a, bytes);
+                    slm_type_traits_isa(types[t], isas[i])->from_float(x, got, n);
+                    size_t k = 0;
+                    while (k < bytes && got[k] == want[k]) k++;
+                    cr_assert_eq(k, bytes, "%s %s, %lld blocks, input kind %d: byte %zu (block %zu, offset %zu) is %#04x, want %#04x",
+                                 isas[i], ref->name, (long long)n_blocks[nb], kind, k, k / ref->type_size,
+                                 k % ref->type_size, k < bytes ? got[k] : 0, k < bytes ? want[k] : 0);
+                }
+            }
+            slm_free(x);
+            slm_free(want);
+            slm_free(got);
+        }
+    }
+}
+
+/* A row of `type` with n elements: kind 0 the reference quantization of
+ * Gaussian + 0.5; kind 1 random bytes with sane fp16 scales written over
+ * the scale fields (every quant and sub-scale bit pattern occurs); kind 2
+ * the extreme pattern of vec_dot.extreme_blocks. */
+static void weight_row(int32_t type, int64_t n, int kind, void *q) {
+    const slm_type_traits *ref = slm_type_traits_ref(type);
+    if (kind == 1 && ref->is_quantized && type != SLM_TYPE_Q8_1 && type != SLM_TYPE_Q8_K) {
+        static const struct { int32_t type; int off[2]; } scale_fields[] = {
+            { SLM_TYPE_Q4_0, { 0, -1 } }, { SLM_TYPE_Q4_1, { 0, 2 } }, { SLM_TYPE_Q5_0, { 0, -1 } },
+            { SLM_TYPE_Q5_1, { 0, 2 } },  { SLM_TYPE_Q8_0, { 0, -1 } }, { SLM_TYPE_Q2_K, { 80, 82 } },
+            { SLM_TYPE_Q3_K, { 108, -1 } }, { SLM_TYPE_Q4_K, { 0, 2 } }, { SLM_TYPE_Q5_K, { 0, 2 } },
+            { SLM_TYPE_Q6_K, { 208, -1 } },
+        };
+        unsigned char *b = q;
+        size_t bytes = slm_row_size(type, n);
+        for (size_t i = 0; i < bytes; i++) b[i] = (unsigned char)rng_u64();
+        for (size_t k = 0; k < sizeof scale_fields / sizeof scale_fields[0]; k++) {
+            if (scale_fields[k].type != type) continue;
+            for (size_t blk = 0; blk < bytes / ref->type_size; blk++)
+                for (int f = 0; f < 2; f++) {
+                    if (scale_fields[k].off[f] < 0) continue;
+                    slm_half h = slm_f32_to_fp16((float)(0.01 + rng_unif()) * ((rng_u64() & 1) ? 1.0f : -1.0f));
+                    memcpy(b + blk * ref->type_size + (size_t)scale_fields[k].off[f], &h, sizeof h);
+                }
+        }
+        return;
+    }
+    float *x = xalloc((size_t)n * sizeof *x);
+    for (int64_t i = 0; i < n; i++) x[i] = kind == 2 ? ((i % 3 == 0) ? -100.0f : 100.0f) : rng_gauss() + 0.5f;
+    ref->from_float(x, q, n);
+    slm_free(x);
+}
+
+/* An activation row in the vec_dot_type (reference quantizer). */
+static void act_row(int32_t vdt, int64_t n, int kind, void *q) {
+    float *y = xalloc((size_t)n * sizeof *y);
+    for (int64_t i = 0; i < n; i++) y[i] = kind == 2 ? ((i % 3 == 0) ? -7.0f : 7.0f) : rng_gauss();
+    slm_type_traits_ref(vdt)->from_float(y, q, n);
+    slm_free(y);
+}
+
+/* M of the comment above for one row and one column. */
+static double dot_magnitude(int32_t type, const void *qx, const void *qy, int64_t n) {
+    const slm_type_traits *ref = slm_type_traits_ref(type), *ty = slm_type_traits_ref(ref->vec_dot_type);
+    float *xd = xalloc((size_t)n * sizeof *xd), *yd = xalloc((size_t)n * sizeof *yd);
+    ref->to_float(qx, xd, n);
+    ty->to_float(qy, yd, n);
+    double m = 0;
+    for (int64_t b0 = 0; b0 < n; b0 += ref->blck_size) {
+        double r = 0;
+        for (int64_t i = b0; i < b0 + ref->blck_size; i++) r = fmax(r, fabs((double)xd[i]));
+        for (int64_t i = b0; i < b0 + ref->blck_size; i++) m += fabs((double)yd[i]) * (fabs((double)xd[i]) + 2 * r);
+    }
+    slm_free(xd);
+    slm_free(yd);
+    return m;
+}
+
+Test(simd, vec_dot_matches_reference) {
+    REQUIRE_SIMD(isas, n_isa);
+    const int64_t n_blocks[] = { 1, 7, 33, 256 };
+    const int64_t n_floats[] = { 1, 7, 33, 256, 1000, 4099 };
+    for (int k = 0; k < N_SUPPORTED; k++) {
+        int32_t type = SUPPORTED[k];
+        const slm_type_traits *ref = slm_type_traits_ref(type);
+        int n_sizes = ref->is_quantized ? 4 : 6;
+        for (int si = 0; si < n_sizes; si++) {
+            int64_t n = ref->is_quantized ? n_blocks[si] * ref->blck_size : n_floats[si];
+            void *qx = xalloc(slm_row_size(type, n)), *qy = xalloc(slm_row_size(ref->vec_dot_type, n));
+            for (int kind = 0; kind < 3; kind++) {
+                rng_seed(5000 + 100 * (uint64_t)k + 10 * (uint64_t)si + (uint64_t)kind);
+                weight_row(type, n, kind, qx);
+                act_row(ref->vec_dot_type, n, kind, qy);
+                float want = NAN;
+                ref->vec_dot(n, &want, qx, qy);
+                double tol = SIMD_REL_TOL * dot_magnitude(type, qx, qy, n) + 1e-30;
+                for (int i = 0; i < n_isa; i++) {
+                    float got = NAN;
+                    slm_type_traits_isa(type, isas[i])->vec_dot(n, &got, qx, qy);
+                    cr_assert(fabs((double)got - want) <= tol,
+                              "%s %s n=%lld input kind %d: vec_dot %.9g, reference %.9g (diff %.3g > tol %.3g)", isas[i],
+                              ref->name, (long long)n, kind, got, want, fabs((double)got - want), tol);
+                }
+            }
+            slm_free(qx);
+            slm_free(qy);
+        }
+    }
+}
+
+/* The tile kernel against the same set's vec_dot: nr x nc tiles of a
+ * 70-row matrix and 11 columns, with a result stride larger than nr whose
+ * extra entries must keep their canary. */
+Test(simd, tiles_match_vec_dot) {
+    REQUIRE_SIMD(isas, n_isa);
+    enum { NR = 70, NC = 11 };
+    const int nrs[] = { 1, 2, 3, 5, 16, 17, 33, 64, 70 };
+    const int ncs[] = { 1, 2, 3, 4, 5, 8, 11 };
+    int n_checked = 0;
+    for (int i = 0; i < n_isa; i++) {
+        for (int k = 0; k < N_SUPPORTED; k++) {
+            int32_t type = SUPPORTED[k];
+            const slm_type_traits *tr = slm_type_traits_isa(type, isas[i]);
+            if (!tr->vec_dot_tile) continue;
+            const int64_t lens[2] = { tr->is_quantized ? (tr->blck_size == QK_K ? 1 : 7) * tr->blck_size : 37,
+                                      tr->is_quantized ? (tr->blck_size == QK_K ? 3 : 33) * tr->blck_size : 300 };
+            for (int li = 0; li < 2; li++) {
+                int64_t n = lens[li];
+                size_t bx = slm_row_size(type, n), by = slm_row_size(tr->vec_dot_type, n);
+                unsigned char *x = xalloc(bx * NR), *y = xalloc(by * NC);
+                rng_seed(7000 + 10 * (uint64_t)k + (uint64_t)li);
+                for (int r = 0; r < NR; r++) weight_row(type, n, r % 7 == 3 ? 1 : 0, x + r * bx);
+                for (int c = 0; c < NC; c++) act_row(tr->vec_dot_type, n, 0, y + c * by);
+                float want[NC][NR];
+                double tol[NC][NR];
+                for (int c = 0; c < NC; c++)
+                    for (int r = 0; r < NR; r++) {
+                        tr->vec_dot(n, &want[c][r], x + r * bx, y + c * by);
+                        tol[c][r] = SIMD_REL_TOL * dot_magnitude(type, x + r * bx, y + c * by, n) + 1e-30;
+                    }
+                for (size_t a = 0; a < sizeof nrs / sizeof nrs[0]; a++)
+                    for (size_t b = 0; b < sizeof ncs / sizeof ncs[0]; b++) {
+                        int nr = nrs[a], nc = ncs[b];
+                        size_t bs = (size_t)nr + 3;
+                        float s[NC * (NR + 3)];
+                        for (size_t e = 0; e < NC * (NR + 3); e++) s[e] = -12345.0f;
+                        /* the tile starts at row NR - nr, column NC - nc */
+                        int r0 = NR - nr, c0 = NC - nc;
+                        tr->vec_dot_tile(n, s, bs, x + (size_t)r0 * bx, bx, y + (size_t)c0 * by, by, nr, nc);
+                        for (int c = 0; c < nc; c++) {
+                            for (int r = 0; r < nr; r++) {
+                                float got = s[(size_t)c * bs + r], w = want[c0 + c][r0 + r];
+                                cr_assert(fabs((double)got - w) <= tol[c0 + c][r0 + r],
+                                          "%s %s n=%lld tile %dx%d: [%d][%d] = %.9g, vec_dot %.9g", isas[i], tr->name,
+                                          (long long)n, nr, nc, r, c, got, w);
+                            }
+                            for (size_t r = (size_t)nr; r < bs; r++)
+                                cr_assert(s[(size_t)c * bs + r] == -12345.0f, "%s %s tile %dx%d wrote past row %d (col %d)",
+                                          isas[i], tr->name, nr, nc, nr, c);
+                        }
+                        n_checked++;
+                    }
+                slm_free(x);
+                slm_free(y);
+            }
+        }
+    }
+    cr_log_info("%d tiles checked", n_checked);
+}

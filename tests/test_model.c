@@ -71,6 +71,12 @@ static void check_batch_equals_incremental_with(const char *arch, const char *ty
     slm_model_get_info(m, &in);
     cr_assert_str_eq(in.arch, arch);
     float *batch = all_logits(m, TOKS, NT, 1, 64);
+    /* F32 weights: the same arithmetic up to summation order. Quantized
+     * activations (Q8_0/Q8_K for quantized weights): a last-bit difference
+     * from another summation order can move one activation across a rounding
+     * step (1/127 of its block's scale), which shows in the logits at the
+     * 1e-3 level, as in llama.cpp. */
+    float tol = strcmp(type, "f32") ? 1e-2f : 1e-4f;
     /* token by token through the cache */
     slm_ctx *c = mkctx(m, 64, 2, 64);
     float *one = malloc(sizeof(float) * in.n_vocab);
@@ -78,12 +84,12 @@ static void check_batch_equals_incremental_with(const char *arch, const char *ty
     for (int32_t i = 0; i < NT; i++) {
         cr_assert_eq(slm_decode(c, 0, &TOKS[i], 1, i, false, one, &err), 0, "%s", err.msg);
         float d = max_abs_diff(one, batch + (size_t)i * in.n_vocab, (size_t)in.n_vocab);
-        cr_assert(d < 1e-4f, "%s/%s position %d: incremental differs from batch by %g", arch, type, i, d);
+        cr_assert(d < tol, "%s/%s position %d: incremental differs from batch by %g", arch, type, i, d);
     }
     /* chunked prefill (batch of 5) equals one batch */
     float *chunked = all_logits(m, TOKS, NT, 2, 5);
     float d = max_abs_diff(chunked, batch, (size_t)NT * in.n_vocab);
-    cr_assert(d < 1e-4f, "%s/%s chunked prefill differs by %g", arch, type, d);
+    cr_assert(d < tol, "%s/%s chunked prefill differs by %g", arch, type, d);
     for (size_t i = 0; i < (size_t)NT * in.n_vocab; i++) cr_assert(isfinite(batch[i]), "non-finite logit at %zu", i);
     free(chunked);
     free(one);
@@ -392,7 +398,7 @@ Test(batch, interleaved_sequences_equal_each_alone) {
         cr_assert_eq(slm_decode_batch(c, &b, out, &err), 0, "step %d: %s", step, err.msg);
         for (int32_t i = 0; i < n; i++) {
             float d = max_abs_diff(out + (size_t)i * NV, alone[owner[i]] + (size_t)pos[i] * NV, (size_t)NV);
-            cr_assert(d < 1e-4f, "step %d seq %d pos %d differs by %g", step, owner[i], pos[i], d);
+            cr_assert(d < 1e-2f, "step %d seq %d pos %d differs by %g (Q8 activations: see above)", step, owner[i], pos[i], d);
         }
     }
     for (int s = 0; s < 3; s++) free(alone[s]);

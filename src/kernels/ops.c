@@ -1,8 +1,12 @@
 /*
  * ops.c — scalar reference implementations of ops.h. Reductions accumulate
  * in double where it is cheap (norms, softmax sums) to stay close to exact
- * arithmetic; the matrix product dispatches to the per-type vec_dot from the
- * type table after converting the activations once per call.
+ * arithmetic. The matrix product converts the activations once per call
+ * (the vec_dot_type's from_float), splits the rows into one contiguous
+ * range per thread, and hands each range with all tokens to the type's
+ * tile kernel (vec_dot_tile, which reuses every weight block for several
+ * tokens and every activation block for several rows), or, for types
+ * without one, calls vec_dot per row and token, rows in small groups.
  */
 #include "kernels/ops.h"
 
@@ -59,21 +63,38 @@ size_t slm_matmul_wsize(int32_t type, int64_t n_cols, int64_t n_tok) {
 
 typedef struct mm_job {
     const slm_type_traits *tr;
-    const unsigned char *w;
-    size_t row_bytes, x_row_bytes;
+    const unsigned char *w;          /* weight rows, row_bytes apart         */
+    size_t row_bytes, x_row_bytes;   /* x_row_bytes: one converted token     */
     int64_t n_rows, n_cols, n_tok, y_stride;
-    const unsigned char *xq;
+    const unsigned char *xq;         /* activations in the vec_dot_type      */
     float *y;
 } mm_job;
+
+/* Threads take contiguous row ranges in units of MM_ROW_UNIT rows (the
+ * tile kernels' panel height), so each thread streams its own part of the
+ * weights once. */
+#define MM_ROW_UNIT 16
 
 static void mm_worker(void *arg, int ith, int nth) {
     const mm_job *j = arg;
     long lo, hi;
-    slm_split((long)j->n_rows, ith, nth, &lo, &hi);
-    for (long r = lo; r < hi; r++) {
-        const unsigned char *wr = j->w + (size_t)r * j->row_bytes;
+    slm_split((long)((j->n_rows + MM_ROW_UNIT - 1) / MM_ROW_UNIT), ith, nth, &lo, &hi);
+    lo *= MM_ROW_UNIT;
+    hi = hi * MM_ROW_UNIT < j->n_rows ? hi * MM_ROW_UNIT : (long)j->n_rows;
+    if (lo >= hi) return;
+    if (j->tr->vec_dot_tile) {
+        /* the kernel blocks rows and tokens itself */
+        j->tr->vec_dot_tile(j->n_cols, j->y + lo, (size_t)j->y_stride, j->w + (size_t)lo * j->row_bytes, j->row_bytes,
+                            j->xq, j->x_row_bytes, (int)(hi - lo), (int)j->n_tok);
+        return;
+    }
+    /* rows in small groups, so that a group stays in cache for all tokens */
+    for (long r0 = lo; r0 < hi; r0 += MM_ROW_UNIT) {
+        long r1 = r0 + MM_ROW_UNIT < hi ? r0 + MM_ROW_UNIT : hi;
         for (int64_t b = 0; b < j->n_tok; b++)
-            j->tr->vec_dot(j->n_cols, &j->y[b * j->y_stride + r], wr, j->xq + (size_t)b * j->x_row_bytes);
+            for (long r = r0; r < r1; r++)
+                j->tr->vec_dot(j->n_cols, &j->y[b * j->y_stride + r], j->w + (size_t)r * j->row_bytes,
+                               j->xq + (size_t)b * j->x_row_bytes);
     }
 }
 

@@ -11,8 +11,9 @@
  *     MXFP4), so that a file holding them is measured correctly and can
  *     then be refused by name;
  *   - traits: the types slm computes with, with their kernels (quants*.c).
- * The tables are const: the scalar reference never changes at run time; a
- * SIMD dispatcher copies the traits and swaps function pointers.
+ * The tables are const: the scalar reference never changes at run time;
+ * dispatch.c copies the traits and swaps in SIMD function pointers
+ * (slm_type_traits_get is defined there).
  */
 #include "kernels/types.h"
 
@@ -107,7 +108,7 @@ const char *slm_type_name(int type) {
     return type_names[type];
 }
 
-const slm_type_traits *slm_type_traits_get(int32_t type) {
+const slm_type_traits *slm_type_traits_ref(int32_t type) {
     if (type < 0 || type > SLM_TYPE_BF16 || !traits[type].to_float) return NULL;
     return &traits[type];
 }

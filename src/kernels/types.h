@@ -3,8 +3,10 @@
  *
  * Type ids are GGUF's (= ggml's). Block structs are pinned with
  * _Static_assert so that they match the bytes in files. The table gives, per
- * type, the scalar reference kernels; SIMD versions (a later step) install
- * faster function pointers into a copy of this table chosen once from CPUID.
+ * type, the kernels. types.c holds the scalar reference table; dispatch.c
+ * copies it once (on first use) and installs the SIMD kernels of the best
+ * instruction set the CPU has (src/kernels/x86/), which is the table that
+ * slm_type_traits_get returns.
  */
 #ifndef SLM_KERNELS_TYPES_H
 #define SLM_KERNELS_TYPES_H
@@ -63,6 +65,14 @@ typedef void (*slm_to_float_fn)(const void *x, float *y, int64_t n);
 typedef void (*slm_from_float_fn)(const float *x, void *y, int64_t n);
 /* s = dot(x, y) over n elements; x of the row type, y of its vec_dot_type. */
 typedef void (*slm_vec_dot_fn)(int64_t n, float *s, const void *x, const void *y);
+/* A tile of dot products: s[c*bs + r] = dot(x_r, y_c) for r < nr, c < nc,
+ * where row x_r starts at x + r*bx (row type) and column y_c at y + c*by
+ * (the vec_dot_type); n elements each, nr, nc >= 1. Each weight block is
+ * loaded once for several columns and each activation block once for
+ * several rows; the result equals nr*nc vec_dot calls up to float
+ * rounding (the summation order differs). */
+typedef void (*slm_vec_dot_tile_fn)(int64_t n, float *s, size_t bs, const void *x, size_t bx, const void *y,
+                                    size_t by, int nr, int nc);
 
 typedef struct slm_type_traits {
     const char *name;            /* "q4_K" as ggml spells it                 */
@@ -74,10 +84,23 @@ typedef struct slm_type_traits {
                                   * K-quants with their scale search)        */
     int32_t vec_dot_type;        /* type the activations are converted to    */
     slm_vec_dot_fn vec_dot;      /* row · activations                         */
+    slm_vec_dot_tile_fn vec_dot_tile; /* rows × columns; NULL: use vec_dot   */
 } slm_type_traits;
 
-/* Traits of a type id, or NULL when slm cannot compute with it. */
+/* Traits of a type id with the kernels chosen for this CPU (see
+ * dispatch.c; SLM_ISA=scalar|avx2|avx512 in the environment caps the
+ * choice), or NULL when slm cannot compute with the type. The first call
+ * detects the CPU; every call is thread-safe. */
 const slm_type_traits *slm_type_traits_get(int32_t type);
+/* The scalar reference entry (types.c), NULL as above. */
+const slm_type_traits *slm_type_traits_ref(int32_t type);
+/* The entry of one instruction set ("scalar", "avx2", "avx512"), whatever
+ * SLM_ISA says; NULL if the CPU or the build lacks it, or as above. Tests
+ * and benchmarks compare the sets with this. */
+const slm_type_traits *slm_type_traits_isa(int32_t type, const char *isa);
+/* The instruction set slm_type_traits_get uses: "avx512-vnni", "avx2" or
+ * "scalar". */
+const char *slm_kernels_isa(void);
 /* Bytes of a row of n elements; 0 if n is negative or not a multiple of
  * the block size, the type is unknown, or the size overflows size_t. */
 size_t slm_row_size(int32_t type, int64_t n);

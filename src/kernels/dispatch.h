@@ -1,0 +1,29 @@
+/*
+ * dispatch.h — the interface between the dispatcher (dispatch.c) and the
+ * per-instruction-set kernel files (the x86 folder), private to
+ * src/kernels.
+ *
+ * An installer receives a copy of the scalar table (indexed by type id,
+ * SLM_N_TRAITS entries) and replaces the function pointers it has faster
+ * versions of; it never changes sizes, names or vec_dot_type, and every
+ * from_float it installs writes the same bytes as the reference.
+ */
+#ifndef SLM_KERNELS_DISPATCH_H
+#define SLM_KERNELS_DISPATCH_H
+
+#include <stdbool.h>
+
+#include "kernels/types.h"
+
+#define SLM_N_TRAITS (SLM_TYPE_BF16 + 1)
+
+/* AVX2 + FMA + F16C: x86/avx2.c (float types, 32-element formats, the
+ * activation quantizers) and x86/avx2_k.c (K-quants). */
+void slm_x86_avx2_install(slm_type_traits t[SLM_N_TRAITS]);
+void slm_x86_avx2_install_k(slm_type_traits t[SLM_N_TRAITS]);
+/* AVX-512 F/BW/VL/DQ + VNNI: x86/avx512.c and x86/avx512_k.c, split the
+ * same way. Installed over a table that already has the AVX2 kernels. */
+void slm_x86_avx512_install(slm_type_traits t[SLM_N_TRAITS]);
+void slm_x86_avx512_install_k(slm_type_traits t[SLM_N_TRAITS]);
+
+#endif
