@@ -76,7 +76,7 @@ static void check_batch_equals_incremental_with(const char *arch, const char *ty
      * from another summation order can move one activation across a rounding
      * step (1/127 of its block's scale), which shows in the logits at the
      * 1e-3 level, as in llama.cpp. */
-    float tol = strcmp(type, "f32") ? 1e-2f : 1e-4f;
+    float tol = strcmp(type, "f32") ? 1e-2f : 1e-3f; /* f32: logits up to ~20, summation order */
     /* token by token through the cache */
     slm_ctx *c = mkctx(m, 64, 2, 64);
     float *one = malloc(sizeof(float) * in.n_vocab);
