@@ -507,30 +507,43 @@ SLM_INLINE __m128 rows4_dot(int kind, const uint8_t *x, size_t bx, const xidx *i
     return _mm_add_ps(hsum4(acc), _mm_loadu_ps(tail));
 }
 
-/* s[c*bs + r] = row r · column c: each column strip arranged once, then
- * the rows streamed, four at a time. */
+/* s[c*bs + r] = row r · column c, for a few columns (GEMV_MAX_COLS): per
+ * strip of blocks every column strip is arranged once, then four rows at a
+ * time are dotted with all the columns while those rows' strip is in L1, so
+ * the weights are read from memory once whatever the number of columns
+ * (continuous batching's decode steps). */
+#define GEMV_MAX_COLS 16
 SLM_INLINE void gemv32(int kind, int64_t n, float *s, size_t bs, const uint8_t *x, size_t bx, const uint8_t *y, size_t by,
                        int nr, int nc) {
     const int64_t nb = n / 32;
     xidx ix;
     xidx_init(kind, &ix);
-    ycol col;
-    for (int c = 0; c < nc; c++)
+    ycol col[GEMV_MAX_COLS];
+    for (int c0 = 0; c0 < nc; c0 += GEMV_MAX_COLS) {
+        int ncc = nc - c0 < GEMV_MAX_COLS ? nc - c0 : GEMV_MAX_COLS;
         for (int64_t b0 = 0; b0 < nb; b0 += STRIP) {
             int nblk = nb - b0 < STRIP ? (int)(nb - b0) : STRIP;
-            const uint8_t *yc = y + (size_t)c * by + (size_t)b0 * ysize(kind);
-            ycol_fill(kind, &col, yc, nblk);
-            float *sc = s + (size_t)c * bs;
+            for (int c = 0; c < ncc; c++)
+                ycol_fill(kind, &col[c], y + (size_t)(c0 + c) * by + (size_t)b0 * ysize(kind), nblk);
             int r = 0;
             for (; r + 4 <= nr; r += 4) {
-                __m128 v = rows4_dot(kind, x + (size_t)r * bx + (size_t)b0 * xsize(kind), bx, &ix, &col, yc, nblk);
-                _mm_storeu_ps(sc + r, b0 ? _mm_add_ps(_mm_loadu_ps(sc + r), v) : v);
+                const uint8_t *xr = x + (size_t)r * bx + (size_t)b0 * xsize(kind);
+                for (int c = 0; c < ncc; c++) {
+                    const uint8_t *yc = y + (size_t)(c0 + c) * by + (size_t)b0 * ysize(kind);
+                    float *sc = s + (size_t)(c0 + c) * bs;
+                    __m128 v = rows4_dot(kind, xr, bx, &ix, &col[c], yc, nblk);
+                    _mm_storeu_ps(sc + r, b0 ? _mm_add_ps(_mm_loadu_ps(sc + r), v) : v);
+                }
             }
-            for (; r < nr; r++) {
-                float v = row_dot(kind, x + (size_t)r * bx + (size_t)b0 * xsize(kind), &ix, &col, yc, nblk);
-                sc[r] = b0 ? sc[r] + v : v;
-            }
+            for (; r < nr; r++)
+                for (int c = 0; c < ncc; c++) {
+                    const uint8_t *yc = y + (size_t)(c0 + c) * by + (size_t)b0 * ysize(kind);
+                    float *sc = s + (size_t)(c0 + c) * bs;
+                    float v = row_dot(kind, x + (size_t)r * bx + (size_t)b0 * xsize(kind), &ix, &col[c], yc, nblk);
+                    sc[r] = b0 ? sc[r] + v : v;
+                }
         }
+    }
 }
 
 SLM_INLINE void dot32(int kind, int64_t n, float *s, const void *x, const void *y) {
@@ -547,7 +560,7 @@ static void q8_0_vec_dot(int64_t n, float *s, const void *x, const void *y) { do
 
 #define KB32 8          /* blocks per K-chunk                        */
 #define NP 4            /* panels per row group (64 rows)            */
-#define PANEL_MIN_COLS 4 /* fewer columns: one row · column at a time */
+#define PANEL_MIN_COLS 16 /* fewer columns: gemv32, weights read once for all columns */
 
 typedef struct panel32 {
     __m512i q[KB32][8];  /* quad j of block b, lane r = row r        */
