@@ -1036,7 +1036,8 @@ Test(simd, vec_dot_matches_reference) {
 
 /* The tile kernel against the same set's vec_dot: nr x nc tiles of a
  * 70-row matrix and 11 columns, with a result stride larger than nr whose
- * extra entries must keep their canary. */
+ * extra entries must keep their canary; rows of three lengths, the
+ * longest spanning several of the kernels' strips and K-chunks. */
 Test(simd, tiles_match_vec_dot) {
     REQUIRE_SIMD(isas, n_isa);
     enum { NR = 70, NC = 11 };
@@ -1048,9 +1049,11 @@ Test(simd, tiles_match_vec_dot) {
             int32_t type = SUPPORTED[k];
             const slm_type_traits *tr = slm_type_traits_isa(type, isas[i]);
             if (!tr->vec_dot_tile) continue;
-            const int64_t lens[2] = { tr->is_quantized ? (tr->blck_size == QK_K ? 1 : 7) * tr->blck_size : 37,
-                                      tr->is_quantized ? (tr->blck_size == QK_K ? 3 : 33) * tr->blck_size : 300 };
-            for (int li = 0; li < 2; li++) {
+            /* the longest rows span several of the kernels' strips and chunks */
+            const int64_t lens[3] = { tr->is_quantized ? (tr->blck_size == QK_K ? 1 : 7) * tr->blck_size : 37,
+                                      tr->is_quantized ? (tr->blck_size == QK_K ? 3 : 33) * tr->blck_size : 300,
+                                      tr->is_quantized ? (tr->blck_size == QK_K ? 33 : 97) * tr->blck_size : 1000 };
+            for (int li = 0; li < 3; li++) {
                 int64_t n = lens[li];
                 size_t bx = slm_row_size(type, n), by = slm_row_size(tr->vec_dot_type, n);
                 unsigned char *x = xalloc(bx * NR), *y = xalloc(by * NC);

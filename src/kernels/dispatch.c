@@ -24,6 +24,10 @@
 #include "kernels/dispatch.h"
 #include "kernels/types.h"
 
+#if defined(SLM_X86_KERNELS)
+#include <cpuid.h>
+#endif
+
 enum { ISA_SCALAR, ISA_AVX2, ISA_AVX512, ISA_COUNT };
 
 static const char *const isa_names[ISA_COUNT] = { "scalar", "avx2", "avx512" };
@@ -39,11 +43,17 @@ static kernel_tables tables;   /* written once under `once`, then read-only */
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 #if defined(SLM_X86_KERNELS)
+/* F16C from CPUID directly: not every compiler's __builtin_cpu_supports
+ * knows it (clang 14 does not). */
+static bool has_f16c(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
+
 /* The best set this CPU and OS run. */
 static int detect(void) {
     __builtin_cpu_init();
-    if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")))
-        return ISA_SCALAR;
+    if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && has_f16c())) return ISA_SCALAR;
     if (!(__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
           __builtin_cpu_supports("avx512vnni")))

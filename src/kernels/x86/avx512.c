@@ -131,6 +131,17 @@ static void q8_K_from_float(const float *x, void *vy, int64_t n) {
     }
 }
 
+/* Software prefetch of the weight streams: distance in bytes ahead (rows
+ * follow each other in memory, so this runs into the next rows) and cache
+ * level. Measured on Zen 4: prefetching far ahead into L2 keeps the
+ * streams fed better than the hardware prefetcher alone. */
+#ifndef PF_DIST
+#define PF_DIST 8192
+#endif
+#ifndef PF_HINT
+#define PF_HINT _MM_HINT_T1
+#endif
+
 /* ---- float types: F32, F16, BF16 rows against F32 activations -------- */
 
 enum { FK_F32, FK_F16, FK_BF16 };
@@ -153,38 +164,26 @@ SLM_INLINE __m512 fload_full(int kind, const void *x, int64_t i) {
 
 static inline __mmask16 tail_mask(int64_t left) { return (__mmask16)((1u << left) - 1); }
 
-SLM_INLINE void fdot(int kind, int64_t n, float *s, const void *x, const void *vy) {
-    const float *y = vy;
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    int64_t i = 0;
-    for (; i + 64 <= n; i += 64) {
-        a0 = _mm512_fmadd_ps(fload_full(kind, x, i), _mm512_loadu_ps(y + i), a0);
-        a1 = _mm512_fmadd_ps(fload_full(kind, x, i + 16), _mm512_loadu_ps(y + i + 16), a1);
-        a2 = _mm512_fmadd_ps(fload_full(kind, x, i + 32), _mm512_loadu_ps(y + i + 32), a2);
-        a3 = _mm512_fmadd_ps(fload_full(kind, x, i + 48), _mm512_loadu_ps(y + i + 48), a3);
-    }
-    for (; i + 16 <= n; i += 16) a0 = _mm512_fmadd_ps(fload_full(kind, x, i), _mm512_loadu_ps(y + i), a0);
-    if (i < n) {
-        __mmask16 k = tail_mask(n - i);
-        a1 = _mm512_fmadd_ps(fload(kind, x, i, k), _mm512_maskz_loadu_ps(k, y + i), a1);
-    }
-    *s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
-}
-
-static void f32_vec_dot(int64_t n, float *s, const void *x, const void *y) { fdot(FK_F32, n, s, x, y); }
-static void f16_vec_dot(int64_t n, float *s, const void *x, const void *y) { fdot(FK_F16, n, s, x, y); }
-static void bf16_vec_dot(int64_t n, float *s, const void *x, const void *y) { fdot(FK_BF16, n, s, x, y); }
 
 /* R rows x C columns held in R*C accumulators; each x vector is converted
- * once for C columns and each y vector loaded once for R rows. */
+ * once for C columns and each y vector loaded once for R rows. Every dot
+ * product is summed in the same order whatever R and C are (one
+ * accumulator, 16 elements a step, the masked tail, one horizontal sum),
+ * so a tile, a row at a time and vec_dot give identical results: a batch
+ * of tokens and the same tokens one by one agree to the last bit. With one
+ * column (generation), rows stream in pairs and are prefetched. */
 SLM_INLINE void ftile_rc(int kind, int R, int C, int64_t n, float *s, size_t bs, const uint8_t *x, size_t bx,
                          const uint8_t *y, size_t by) {
     __m512 acc[4][4];
     UNROLL for (int r = 0; r < R; r++)
         UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm512_setzero_ps();
     int64_t i = 0;
+    const size_t esize = kind == FK_F32 ? 4 : 2;
     for (; i + 16 <= n; i += 16) {
         __m512 xv[4];
+        if (C == 1 && i % 32 == 0)
+            UNROLL for (int r = 0; r < R; r++)
+                _mm_prefetch((const char *)(x + r * bx) + (size_t)i * esize + PF_DIST, PF_HINT);
         UNROLL for (int r = 0; r < R; r++) xv[r] = fload_full(kind, x + r * bx, i);
         UNROLL for (int c = 0; c < C; c++) {
             __m512 yv = _mm512_loadu_ps((const float *)(y + c * by) + i);
@@ -215,9 +214,26 @@ SLM_INLINE void ftile_edge(int kind, int R, int C, int64_t n, float *s, size_t b
 #undef FT
 }
 
+SLM_INLINE void fdot(int kind, int64_t n, float *s, const void *x, const void *y) {
+    ftile_rc(kind, 1, 1, n, s, 0, x, 0, y, 0);
+}
+
+static void f32_vec_dot(int64_t n, float *s, const void *x, const void *y) { fdot(FK_F32, n, s, x, y); }
+static void f16_vec_dot(int64_t n, float *s, const void *x, const void *y) { fdot(FK_F16, n, s, x, y); }
+static void bf16_vec_dot(int64_t n, float *s, const void *x, const void *y) { fdot(FK_BF16, n, s, x, y); }
+
 SLM_INLINE void ftile(int kind, int64_t n, float *s, size_t bs, const void *vx, size_t bx, const void *vy, size_t by,
                       int nr, int nc) {
     const uint8_t *x = vx, *y = vy;
+    if (nc < 4) {   /* few columns: rows in pairs, two memory streams */
+        for (int c = 0; c < nc; c++) {
+            int r = 0;
+            for (; r + 2 <= nr; r += 2)
+                ftile_rc(kind, 2, 1, n, s + (size_t)c * bs + r, bs, x + (size_t)r * bx, bx, y + (size_t)c * by, by);
+            if (r < nr) ftile_rc(kind, 1, 1, n, s + (size_t)c * bs + r, bs, x + (size_t)r * bx, bx, y + (size_t)c * by, by);
+        }
+        return;
+    }
     for (int r = 0; r < nr; r += 4)
         for (int c = 0; c < nc; c += 4) {
             int R = nr - r < 4 ? nr - r : 4, C = nc - c < 4 ? nc - c : 4;
@@ -413,12 +429,21 @@ SLM_INLINE __m512 group_dot(int kind, const uint8_t *x0, const xidx *ix, const y
     return acc;
 }
 
-/* A strip of one column (up to STRIP blocks) arranged for every row. */
-#define STRIP 128
+/* The arranged activations of the columns being processed: YBUF_BLOCKS
+ * blocks shared by all of them, so that one column (generation) gets
+ * strips of 512 blocks (16384 elements: every row of common models in one
+ * pass, one unbroken stream per row) and 16 columns get 32 blocks each. */
+#define YBUF_BLOCKS 512
+typedef struct ybuf {
+    ygroup g[YBUF_BLOCKS / 4];
+    float dy[YBUF_BLOCKS];
+    float sy[YBUF_BLOCKS];
+} ybuf;
+
+/* One column's strip inside a ybuf. */
 typedef struct ycol {
-    ygroup g[STRIP / 4];
-    float dy[STRIP];   /* the last 1..3 blocks of a row */
-    float sy[STRIP];
+    ygroup *g;         /* the strip's groups                    */
+    float *dy, *sy;    /* scales of the last 1..3 blocks of a row */
 } ycol;
 
 SLM_INLINE void ycol_fill(int kind, ycol *c, const uint8_t *y, int nblk) {
@@ -430,24 +455,14 @@ SLM_INLINE void ycol_fill(int kind, ycol *c, const uint8_t *y, int nblk) {
     }
 }
 
-/* Prefetch distance in the weight stream (bytes ahead; rows follow each
- * other in memory, so this runs into the next row). */
-#ifndef PF_DIST
-#define PF_DIST 8192
-#endif
-#ifndef PF_HINT
-#define PF_HINT _MM_HINT_T1
-#endif
-
 /* One row's strip (nblk blocks from x) against a filled column strip. */
 SLM_INLINE float row_dot(int kind, const uint8_t *x, const xidx *ix, const ycol *c, const uint8_t *y, int nblk) {
     const size_t xs = xsize(kind), ys = ysize(kind);
     __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
     int g = 0;
     for (; 4 * g + 8 <= nblk; g += 2) {
-        _mm_prefetch((const char *)(x + (size_t)(4 * g) * xs + PF_DIST), PF_HINT);
-        _mm_prefetch((const char *)(x + (size_t)(4 * g) * xs + PF_DIST + 64), PF_HINT);
-        _mm_prefetch((const char *)(x + (size_t)(4 * g) * xs + PF_DIST + 128), PF_HINT);
+        UNROLL for (int l = 0; l < (int)(8 * xs + 63) / 64; l++)
+            _mm_prefetch((const char *)(x + (size_t)(4 * g) * xs + PF_DIST + 64 * l), PF_HINT);
         acc0 = group_dot(kind, x + (size_t)(4 * g) * xs, ix, &c->g[g], acc0);
         acc1 = group_dot(kind, x + (size_t)(4 * g + 4) * xs, ix, &c->g[g + 1], acc1);
     }
@@ -487,9 +502,8 @@ SLM_INLINE __m128 rows4_dot(int kind, const uint8_t *x, size_t bx, const xidx *i
         __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
         int g = 0;
         for (; 4 * g + 8 <= nblk; g += 2) {
-            _mm_prefetch((const char *)(xr + (size_t)(4 * g) * xs + PF_DIST), PF_HINT);
-            _mm_prefetch((const char *)(xr + (size_t)(4 * g) * xs + PF_DIST + 64), PF_HINT);
-            _mm_prefetch((const char *)(xr + (size_t)(4 * g) * xs + PF_DIST + 128), PF_HINT);
+            UNROLL for (int l = 0; l < (int)(8 * xs + 63) / 64; l++)
+                _mm_prefetch((const char *)(xr + (size_t)(4 * g) * xs + PF_DIST + 64 * l), PF_HINT);
             acc0 = group_dot(kind, xr + (size_t)(4 * g) * xs, ix, &c->g[g], acc0);
             acc1 = group_dot(kind, xr + (size_t)(4 * g + 4) * xs, ix, &c->g[g + 1], acc1);
         }
@@ -518,11 +532,14 @@ SLM_INLINE void gemv32(int kind, int64_t n, float *s, size_t bs, const uint8_t *
     const int64_t nb = n / 32;
     xidx ix;
     xidx_init(kind, &ix);
+    ybuf buf;
     ycol col[GEMV_MAX_COLS];
     for (int c0 = 0; c0 < nc; c0 += GEMV_MAX_COLS) {
         int ncc = nc - c0 < GEMV_MAX_COLS ? nc - c0 : GEMV_MAX_COLS;
-        for (int64_t b0 = 0; b0 < nb; b0 += STRIP) {
-            int nblk = nb - b0 < STRIP ? (int)(nb - b0) : STRIP;
+        const int strip = YBUF_BLOCKS / ncc / 4 * 4;   /* blocks per column strip, >= 32 */
+        for (int c = 0; c < ncc; c++) col[c] = (ycol){ buf.g + c * strip / 4, buf.dy + c * strip, buf.sy + c * strip };
+        for (int64_t b0 = 0; b0 < nb; b0 += strip) {
+            int nblk = nb - b0 < strip ? (int)(nb - b0) : strip;
             for (int c = 0; c < ncc; c++)
                 ycol_fill(kind, &col[c], y + (size_t)(c0 + c) * by + (size_t)b0 * ysize(kind), nblk);
             int r = 0;
