@@ -23,6 +23,7 @@
  * terms use Q8_K's per-16 sums (bsums), as ggml does.
  */
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "kernels/quants.h"
@@ -156,76 +157,63 @@ void slm_q3_K_vec_dot(int64_t n, float *s, const void *x, const void *y) {
     *s = sum;
 }
 
-/* ---- Q4_K ------------------------------------------------------------- */
+/* ---- Q4_K and Q5_K ---------------------------------------------------- */
+/* Both start with the same header (d, dmin, packed 6-bit scales and mins)
+ * and differ only in how a 32-element sub-block's quants are stored, so one
+ * dequantizer and one dot product serve both, given the block size and the
+ * sub-block unpacker. */
 
-void slm_q4_K_to_float(const void *x, float *y, int64_t n) {
-    const block_q4_K *b = x;
+typedef struct { slm_half d, dmin; uint8_t scales[K_SCALE_SIZE]; } k4_head;
+_Static_assert(offsetof(block_q4_K, scales) == offsetof(k4_head, scales), "q4_K header");
+_Static_assert(offsetof(block_q5_K, scales) == offsetof(k4_head, scales), "q5_K header");
+
+typedef void (*k4_unpack_fn)(const void *blk, int j, int q[32]);
+static void unpack_q4_K(const void *blk, int j, int q[32]) { q4_K_quants(blk, j, q); }
+static void unpack_q5_K(const void *blk, int j, int q[32]) { q5_K_quants(blk, j, q); }
+
+static void k4_to_float(const void *x, size_t bsize, k4_unpack_fn unpack, float *y, int64_t n) {
     int q[32], sc, m;
     for (int64_t i = 0; i < n / QK_K; i++) {
-        float d = slm_fp16_to_f32(b[i].d), dmin = slm_fp16_to_f32(b[i].dmin);
+        const unsigned char *blk = (const unsigned char *)x + (size_t)i * bsize;
+        const k4_head *h = (const k4_head *)blk;
+        float d = slm_fp16_to_f32(h->d), dmin = slm_fp16_to_f32(h->dmin);
         for (int j = 0; j < QK_K / 32; j++, y += 32) {
-            slm_k4_scale_min(j, b[i].scales, &sc, &m);
+            slm_k4_scale_min(j, h->scales, &sc, &m);
             float dl = d * (float)sc, ml = dmin * (float)m;
-            q4_K_quants(&b[i], j, q);
+            unpack(blk, j, q);
             for (int l = 0; l < 32; l++) y[l] = dl * (float)q[l] - ml;
         }
     }
 }
 
+static void k4_vec_dot(int64_t n, float *s, const void *x, size_t bsize, k4_unpack_fn unpack, const void *y) {
+    const block_q8_K *b = y;
+    int q[32], sc, m;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const unsigned char *blk = (const unsigned char *)x + (size_t)i * bsize;
+        const k4_head *h = (const k4_head *)blk;
+        int isum = 0, summs = 0;
+        for (int j = 0; j < QK_K / 32; j++) {
+            slm_k4_scale_min(j, h->scales, &sc, &m);
+            unpack(blk, j, q);
+            isum += sc * idot(q, b[i].qs + 32 * j, 32);
+            summs += m * (b[i].bsums[2 * j] + b[i].bsums[2 * j + 1]);
+        }
+        float dall = b[i].d * slm_fp16_to_f32(h->d);
+        float dmin = b[i].d * slm_fp16_to_f32(h->dmin);
+        sum += dall * (float)isum - dmin * (float)summs;
+    }
+    *s = sum;
+}
+
+void slm_q4_K_to_float(const void *x, float *y, int64_t n) { k4_to_float(x, sizeof(block_q4_K), unpack_q4_K, y, n); }
+void slm_q5_K_to_float(const void *x, float *y, int64_t n) { k4_to_float(x, sizeof(block_q5_K), unpack_q5_K, y, n); }
 void slm_q4_K_vec_dot(int64_t n, float *s, const void *x, const void *y) {
-    const block_q4_K *a = x;
-    const block_q8_K *b = y;
-    int q[32], sc, m;
-    float sum = 0.0f;
-    for (int64_t i = 0; i < n / QK_K; i++) {
-        int isum = 0, summs = 0;
-        for (int j = 0; j < QK_K / 32; j++) {
-            slm_k4_scale_min(j, a[i].scales, &sc, &m);
-            q4_K_quants(&a[i], j, q);
-            isum += sc * idot(q, b[i].qs + 32 * j, 32);
-            summs += m * (b[i].bsums[2 * j] + b[i].bsums[2 * j + 1]);
-        }
-        float dall = b[i].d * slm_fp16_to_f32(a[i].d);
-        float dmin = b[i].d * slm_fp16_to_f32(a[i].dmin);
-        sum += dall * (float)isum - dmin * (float)summs;
-    }
-    *s = sum;
+    k4_vec_dot(n, s, x, sizeof(block_q4_K), unpack_q4_K, y);
 }
-
-/* ---- Q5_K ------------------------------------------------------------- */
-
-void slm_q5_K_to_float(const void *x, float *y, int64_t n) {
-    const block_q5_K *b = x;
-    int q[32], sc, m;
-    for (int64_t i = 0; i < n / QK_K; i++) {
-        float d = slm_fp16_to_f32(b[i].d), dmin = slm_fp16_to_f32(b[i].dmin);
-        for (int j = 0; j < QK_K / 32; j++, y += 32) {
-            slm_k4_scale_min(j, b[i].scales, &sc, &m);
-            float dl = d * (float)sc, ml = dmin * (float)m;
-            q5_K_quants(&b[i], j, q);
-            for (int l = 0; l < 32; l++) y[l] = dl * (float)q[l] - ml;
-        }
-    }
-}
-
 void slm_q5_K_vec_dot(int64_t n, float *s, const void *x, const void *y) {
-    const block_q5_K *a = x;
-    const block_q8_K *b = y;
-    int q[32], sc, m;
-    float sum = 0.0f;
-    for (int64_t i = 0; i < n / QK_K; i++) {
-        int isum = 0, summs = 0;
-        for (int j = 0; j < QK_K / 32; j++) {
-            slm_k4_scale_min(j, a[i].scales, &sc, &m);
-            q5_K_quants(&a[i], j, q);
-            isum += sc * idot(q, b[i].qs + 32 * j, 32);
-            summs += m * (b[i].bsums[2 * j] + b[i].bsums[2 * j + 1]);
-        }
-        float dall = b[i].d * slm_fp16_to_f32(a[i].d);
-        float dmin = b[i].d * slm_fp16_to_f32(a[i].dmin);
-        sum += dall * (float)isum - dmin * (float)summs;
-    }
-    *s = sum;
+    k4_vec_dot(n, s, x, sizeof(block_q5_K), unpack_q5_K, y);
 }
 
 /* ---- Q6_K ------------------------------------------------------------- */
