@@ -41,7 +41,6 @@ int cmd_logits(int argc, char **argv) {
     slm_ctx_params cp = slm_ctx_default_params();
     cp.n_threads = threads;
     cp.n_batch = n;
-    cp.n_ctx = n > in.n_ctx_train ? n : in.n_ctx_train;
     if (n > in.n_ctx_train) { cli_fail("the prompt has %d tokens, more than the model's context of %d", n, in.n_ctx_train); goto done; }
     cp.n_ctx = n;
     slm_err err = { 0 };

@@ -93,12 +93,21 @@ static int slot_set_tokens(slot *sl, const int32_t *t, int32_t n) {
     return 0;
 }
 
+/* The least recently used cache slot (no request) other than `except`
+ * that holds tokens if `holding`, or any such slot otherwise; -1 if none. */
+static int32_t lru_slot(const slm_sched *s, int32_t except, bool holding) {
+    int32_t best = -1;
+    for (int32_t i = 0; i < s->n_seq; i++) {
+        const slot *sl = &s->slots[i];
+        if (sl->req || i == except || (holding && sl->n_tokens == 0)) continue;
+        if (best < 0 || sl->used_s < s->slots[best].used_s) best = i;
+    }
+    return best;
+}
+
 /* Frees the least recently used cache slot's blocks; false if none holds any. */
 static bool evict_one(slm_sched *s) {
-    int32_t best = -1;
-    for (int32_t i = 0; i < s->n_seq; i++)
-        if (!s->slots[i].req && s->slots[i].n_tokens > 0 && (best < 0 || s->slots[i].used_s < s->slots[best].used_s))
-            best = i;
+    int32_t best = lru_slot(s, -1, true);
     if (best < 0) return false;
     slm_kv_truncate(s->ctx, best, 0);
     s->slots[best].n_tokens = 0;
@@ -129,12 +138,7 @@ static void assign_slot(slm_sched *s, sched_handle *h) {
         seq = best;
         slm_kv_truncate(s->ctx, seq, best_len);
     } else {
-        if (free_slot < 0) { /* evict the LRU cache slot that is not the one we share from */
-            int32_t lru = -1;
-            for (int32_t i = 0; i < s->n_seq; i++)
-                if (!s->slots[i].req && i != best && (lru < 0 || s->slots[i].used_s < s->slots[lru].used_s)) lru = i;
-            free_slot = lru;
-        }
+        if (free_slot < 0) free_slot = lru_slot(s, best, false); /* not the one we share from */
         seq = free_slot;
         slm_kv_truncate(s->ctx, seq, 0);
         if (best >= 0 && best_len > 0) slm_kv_share(s->ctx, seq, best, best_len);
@@ -192,7 +196,7 @@ static void finish(slm_sched *s, sched_handle *h, const char *reason) {
 static void fail(slm_sched *s, sched_handle *h, int code, const char *msg) {
     req_emit_error(h, code, msg);
     h->state = REQ_DONE;
-    release_slot(s, h, code != SLM_ECANCELED || true);
+    release_slot(s, h, true); /* what it computed stays a valid prefix */
     s->n_active--;
     req_unref(h);
 }
@@ -393,9 +397,7 @@ static void process_outputs(slm_sched *s, int32_t n) {
         while (j < n && s->b_req[j] == h) j++; /* entries i..j-1 belong to h */
         int32_t first = s->b_pos[i], last = s->b_pos[j - 1];
         bool prefill = h->state == REQ_PREFILL;
-        if (prefill && !h->started) {
-            h->started = true;
-        }
+        if (prefill) h->started = true;
         if (prefill) metric_add(s, SLM_CTR_PROMPT_TOKENS, (uint64_t)(last - first + 1));
         h->n_past = last + 1;
         if (prefill && h->echo) { /* each prompt position once, also after a pause */
