@@ -48,20 +48,7 @@ static int merge_word(const slm_vocab *v, tok_work *w, const char *s, size_t n, 
             return 0;
         }
     }
-    w->n_syms = 0;
-    if (tok_syms_reserve(w, n)) return SLM_ENOMEM;
-    for (size_t off = 0; off < n;) {
-        size_t cl = tok_utf8_len((unsigned char)s[off]);
-        if (cl > n - off) cl = n - off;
-        tok_sym *sym = &w->syms[w->n_syms];
-        sym->start = (uint32_t)off;
-        sym->n = (uint32_t)cl;
-        sym->prev = (int32_t)w->n_syms - 1;
-        off += cl;
-        sym->next = off == n ? -1 : (int32_t)w->n_syms + 1;
-        w->n_syms++;
-    }
-    w->n_heap = 0;
+    if (tok_syms_init(w, s, n)) return SLM_ENOMEM;
     for (size_t i = 1; i < w->n_syms; i++)
         if (try_add(v, w, s, (int32_t)i - 1, (int32_t)i)) return SLM_ENOMEM;
     while (w->n_heap > 0) {

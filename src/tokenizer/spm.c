@@ -60,21 +60,7 @@ int tok_spm_fragment(const slm_vocab *v, tok_work *w, const char *text, size_t l
     if (n == 0) return 0;
     if (n > UINT32_MAX) return slm_err_set(err, SLM_ERANGE, "text fragment too long");
 
-    w->n_syms = 0;
-    if (tok_syms_reserve(w, n)) goto oom;
-    for (size_t off = 0; off < n;) {
-        size_t cl = tok_utf8_len((unsigned char)s[off]);
-        if (cl > n - off) cl = n - off;
-        tok_sym *sym = &w->syms[w->n_syms];
-        sym->start = (uint32_t)off;
-        sym->n = (uint32_t)cl;
-        sym->prev = (int32_t)w->n_syms - 1;
-        off += cl;
-        sym->next = off == n ? -1 : (int32_t)w->n_syms + 1;
-        w->n_syms++;
-    }
-
-    w->n_heap = 0;
+    if (tok_syms_init(w, s, n)) goto oom;
     for (size_t i = 1; i < w->n_syms; i++)
         if (try_add(v, w, s, (int32_t)i - 1, (int32_t)i)) goto oom;
 

@@ -190,6 +190,10 @@ typedef struct tok_work {
 
 void tok_work_free(tok_work *w);
 int  tok_syms_reserve(tok_work *w, size_t n);
+/* Splits s[0, n) into one symbol per UTF-8 character, linked as a list
+ * (the starting point of both SentencePiece and BPE merging); resets the
+ * merge heap. SLM_ENOMEM on failure. */
+int  tok_syms_init(tok_work *w, const char *s, size_t n);
 int  tok_heap_push(tok_work *w, tok_bigram b);
 tok_bigram tok_heap_pop(tok_work *w);
 int  tok_spans_push(tok_spans *s, size_t start, size_t end);

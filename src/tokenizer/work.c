@@ -50,6 +50,24 @@ int tok_syms_reserve(tok_work *w, size_t n) {
     return grow((void **)&w->syms, &w->cap_syms, n, sizeof *w->syms);
 }
 
+int tok_syms_init(tok_work *w, const char *s, size_t n) {
+    w->n_syms = 0;
+    w->n_heap = 0;
+    if (tok_syms_reserve(w, n)) return SLM_ENOMEM;
+    for (size_t off = 0; off < n;) {
+        size_t cl = tok_utf8_len((unsigned char)s[off]);
+        if (cl > n - off) cl = n - off;
+        tok_sym *sym = &w->syms[w->n_syms];
+        sym->start = (uint32_t)off;
+        sym->n = (uint32_t)cl;
+        sym->prev = (int32_t)w->n_syms - 1;
+        off += cl;
+        sym->next = off == n ? -1 : (int32_t)w->n_syms + 1;
+        w->n_syms++;
+    }
+    return 0;
+}
+
 static bool before(const tok_bigram *a, const tok_bigram *b) {
     return a->key < b->key || (a->key == b->key && a->left < b->left);
 }
