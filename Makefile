@@ -14,7 +14,8 @@ EXTRA_CFLAGS ?=
 CFLAGS  = $(CFLAGS_BASE) $(OPT) $(WARN) $(EXTRA_CFLAGS)
 
 LIB_SRC  = $(wildcard src/util/*.c src/gguf/*.c src/kernels/*.c src/model/*.c \
-                      src/tokenizer/*.c src/sample/*.c src/chat/*.c src/serve/*.c src/gateway/*.c)
+                      src/tokenizer/*.c src/sample/*.c src/chat/*.c src/serve/*.c src/gateway/*.c \
+                      src/convert/*.c src/quant/*.c src/eval/*.c)
 CLI_SRC  = $(wildcard src/cli/*.c)
 TEST_SRC = $(wildcard tests/test_*.c)
 
