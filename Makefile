@@ -4,7 +4,7 @@ CC      ?= cc
 SHELL   := /bin/bash
 OPT     ?= -O2 -g
 WARN    = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
-PKGS    = libpcre2-8 libcjson libmicrohttpd libcurl yaml-0.1 sqlite3
+PKGS    = libpcre2-8 libcjson libmicrohttpd libcurl yaml-0.1 sqlite3 libpq
 CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -pthread -Iinclude -Isrc $(shell pkg-config --cflags $(PKGS))
 LDLIBS  = $(shell pkg-config --libs $(PKGS)) -lm -pthread
 TEST_LIBS = $(shell pkg-config --libs criterion)
@@ -15,7 +15,7 @@ CFLAGS  = $(CFLAGS_BASE) $(OPT) $(WARN) $(EXTRA_CFLAGS)
 
 LIB_SRC  = $(wildcard src/util/*.c src/gguf/*.c src/kernels/*.c src/model/*.c \
                       src/tokenizer/*.c src/sample/*.c src/chat/*.c src/serve/*.c src/gateway/*.c \
-                      src/convert/*.c src/quant/*.c src/eval/*.c)
+                      src/convert/*.c src/quant/*.c src/eval/*.c src/quality/*.c)
 CLI_SRC  = $(wildcard src/cli/*.c)
 TEST_SRC = $(wildcard tests/test_*.c)
 

@@ -9,6 +9,7 @@
 #define SLM_GATEWAY_ADAPTER_H
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include "gateway/config.h"
 
@@ -30,6 +31,8 @@ typedef struct slm_gw_adapter {
     /* Turns a 2xx upstream body into an OpenAI-format body. *out is NULL
      * when body can be passed through unchanged, else cJSON-allocated. */
     int (*translate)(const slm_gw_upstream_cfg *u, const char *body, size_t len, char **out, size_t *out_len);
+    /* The upstream's SSE stream is OpenAI's and can pass through as it is. */
+    bool streams;
 } slm_gw_adapter;
 
 /* The adapter named name, or NULL. */

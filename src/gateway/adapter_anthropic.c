@@ -144,4 +144,4 @@ static int an_translate(const slm_gw_upstream_cfg *u, const char *body, size_t l
     return 0;
 }
 
-const slm_gw_adapter slm_gw_adapter_anthropic = { "anthropic", an_build, an_translate };
+const slm_gw_adapter slm_gw_adapter_anthropic = { "anthropic", an_build, an_translate, false };

@@ -1,5 +1,5 @@
 /*
- * client.c — see client.h. The pool is a stack of idle CURL easy handles
+ * client.c — see client.h. Blocking requests and pulled streams. The pool is a stack of idle CURL easy handles
  * behind a mutex (a leaf lock, held only to push or pop); a request pops
  * one (or makes a new one), resets its options, performs, and pushes it
  * back so its connection cache survives. curl_global_init runs once per
@@ -99,6 +99,20 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
     return 0;
 }
 
+static slm_gw_fail map_fail(CURLcode cc, bool sink_stop) {
+    switch (cc) {
+    case CURLE_OK: return SLM_GW_FAIL_NONE;
+    case CURLE_COULDNT_CONNECT: case CURLE_COULDNT_RESOLVE_HOST: case CURLE_SSL_CONNECT_ERROR:
+        return SLM_GW_FAIL_CONNECT;
+    case CURLE_OPERATION_TIMEDOUT: return SLM_GW_FAIL_TIMEOUT;
+    case CURLE_ABORTED_BY_CALLBACK: return SLM_GW_FAIL_TIMEOUT;   /* first-byte deadline */
+    case CURLE_WRITE_ERROR: return sink_stop ? SLM_GW_FAIL_ABORTED : SLM_GW_FAIL_OTHER;
+    case CURLE_RECV_ERROR: case CURLE_SEND_ERROR: case CURLE_GOT_NOTHING: case CURLE_PARTIAL_FILE:
+        return SLM_GW_FAIL_RESET;
+    default: return SLM_GW_FAIL_OTHER;
+    }
+}
+
 static CURL *take(slm_gw_client *cl) {
     CURL *h = NULL;
     pthread_mutex_lock(&cl->mu);
@@ -157,17 +171,7 @@ int slm_gw_client_do(slm_gw_client *cl, const slm_gw_http_req *rq, slm_gw_http_r
     curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ct);
     if (ct) snprintf(rs->content_type, sizeof rs->content_type, "%s", ct);
     rs->status = (int)status;
-    switch (cc) {
-    case CURLE_OK: rs->fail = SLM_GW_FAIL_NONE; break;
-    case CURLE_COULDNT_CONNECT: case CURLE_COULDNT_RESOLVE_HOST: case CURLE_SSL_CONNECT_ERROR:
-        rs->fail = SLM_GW_FAIL_CONNECT; break;
-    case CURLE_OPERATION_TIMEDOUT: rs->fail = SLM_GW_FAIL_TIMEOUT; break;
-    case CURLE_ABORTED_BY_CALLBACK: rs->fail = SLM_GW_FAIL_TIMEOUT; break;   /* first-byte deadline */
-    case CURLE_WRITE_ERROR: rs->fail = x.sink_stop ? SLM_GW_FAIL_ABORTED : SLM_GW_FAIL_OTHER; break;
-    case CURLE_RECV_ERROR: case CURLE_SEND_ERROR: case CURLE_GOT_NOTHING: case CURLE_PARTIAL_FILE:
-        rs->fail = SLM_GW_FAIL_RESET; break;
-    default: rs->fail = SLM_GW_FAIL_OTHER; break;
-    }
+    rs->fail = map_fail(cc, x.sink_stop);
     if (cc != CURLE_OK) {
         snprintf(rs->error, sizeof rs->error, "%s", x.too_big ? "response too large" : curl_easy_strerror(cc));
         if (rs->fail != SLM_GW_FAIL_NONE) rs->status = rs->fail == SLM_GW_FAIL_ABORTED ? rs->status : 0;
@@ -177,4 +181,167 @@ int slm_gw_client_do(slm_gw_client *cl, const slm_gw_http_req *rq, slm_gw_http_r
     give_back(cl, h);
     if (x.oom) { slm_gw_http_resp_clear(rs); return SLM_ENOMEM; }
     return 0;
+}
+
+/* ---- pulled streams -------------------------------------------------------- */
+
+struct slm_gw_stream {
+    slm_gw_client *cl;
+    CURL *h;
+    CURLM *m;
+    struct curl_slist *hdrs;
+    char *buf; size_t len, pos, cap;  /* body bytes received, not yet read     */
+    size_t collected;                 /* non-2xx body bytes kept               */
+    size_t max_collect;
+    long status;                      /* HTTP status once headers are in       */
+    bool got_byte, done, oom, too_big;
+    slm_gw_fail fail;
+    char error[256];
+    double t0, t_last;                /* start; last body byte                 */
+    int first_byte_ms, idle_ms;
+};
+
+static size_t on_stream_body(char *p, size_t size, size_t nmemb, void *arg) {
+    slm_gw_stream *s = arg;
+    size_t n = size * nmemb;
+    curl_easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &s->status);
+    if (s->status / 100 != 2) {
+        if (s->collected + n > s->max_collect) { s->too_big = true; return 0; }
+        s->collected += n;
+    }
+    if (s->pos == s->len) s->pos = s->len = 0;
+    if (s->len + n + 1 > s->cap) {
+        size_t nc = s->cap ? s->cap : 16384;
+        while (nc < s->len + n + 1) nc *= 2;
+        char *nb = slm_realloc(s->buf, nc);
+        if (!nb) { s->oom = true; return 0; }
+        s->buf = nb;
+        s->cap = nc;
+    }
+    memcpy(s->buf + s->len, p, n);
+    s->len += n;
+    s->buf[s->len] = 0;
+    if (n) { s->got_byte = true; s->t_last = now_s(); }
+    return n;
+}
+
+static void stream_end(slm_gw_stream *s, slm_gw_fail fail, const char *why) {
+    s->done = true;
+    s->fail = fail;
+    if (fail != SLM_GW_FAIL_NONE) snprintf(s->error, sizeof s->error, "%s", why);
+}
+
+/* One round of transfer work, waiting at most wait_ms for the socket. */
+static void pump(slm_gw_stream *s, int wait_ms) {
+    int running = 0;
+    curl_multi_perform(s->m, &running);
+    int left;
+    CURLMsg *msg;
+    while ((msg = curl_multi_info_read(s->m, &left)))
+        if (msg->msg == CURLMSG_DONE) {
+            CURLcode cc = msg->data.result;
+            curl_easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &s->status);
+            if (s->oom) stream_end(s, SLM_GW_FAIL_OTHER, "out of memory");
+            else if (s->too_big) stream_end(s, SLM_GW_FAIL_OTHER, "response too large");
+            else stream_end(s, map_fail(cc, false), curl_easy_strerror(cc));
+        }
+    if (s->done) return;
+    double now = now_s();
+    if (!s->got_byte && s->first_byte_ms > 0 && now - s->t0 > s->first_byte_ms / 1000.0) {
+        stream_end(s, SLM_GW_FAIL_TIMEOUT, "no first byte in time");
+        return;
+    }
+    if (s->got_byte && s->idle_ms > 0 && now - s->t_last > s->idle_ms / 1000.0) {
+        stream_end(s, SLM_GW_FAIL_TIMEOUT, "stream stalled");
+        return;
+    }
+    if (s->pos == s->len && running) curl_multi_poll(s->m, NULL, 0, wait_ms, NULL);
+}
+
+int slm_gw_stream_open(slm_gw_client *cl, const slm_gw_http_req *rq, int idle_timeout_ms, slm_gw_stream **out,
+                       slm_gw_http_resp *rs) {
+    memset(rs, 0, sizeof *rs);
+    *out = NULL;
+    slm_gw_stream *s = slm_calloc(1, sizeof *s);
+    if (!s) return SLM_ENOMEM;
+    s->cl = cl;
+    s->h = take(cl);
+    s->m = curl_multi_init();
+    if (!s->h || !s->m) { slm_gw_stream_close(s); return SLM_ENOMEM; }
+    for (int i = 0; i < rq->n_headers; i++) {
+        struct curl_slist *nh = curl_slist_append(s->hdrs, rq->headers[i]);
+        if (!nh) { slm_gw_stream_close(s); return SLM_ENOMEM; }
+        s->hdrs = nh;
+    }
+    struct curl_slist *nh = curl_slist_append(s->hdrs, "Expect:");
+    if (nh) s->hdrs = nh;
+    s->max_collect = rq->max_response ? rq->max_response : (1u << 20);
+    s->first_byte_ms = rq->first_byte_timeout_ms;
+    s->idle_ms = idle_timeout_ms;
+    s->t0 = s->t_last = now_s();
+    CURL *h = s->h;
+    curl_easy_setopt(h, CURLOPT_URL, rq->url);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, s->hdrs);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_stream_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, s);
+    curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (rq->timeout_ms > 0) curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)rq->timeout_ms);
+    if (rq->connect_timeout_ms > 0) curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)rq->connect_timeout_ms);
+    curl_easy_setopt(h, CURLOPT_POST, 1L);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, rq->body ? rq->body : "");
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->len);
+    if (curl_multi_add_handle(s->m, h) != CURLM_OK) { slm_gw_stream_close(s); return SLM_ENOMEM; }
+    /* until the answer is decided: a 2xx with a body byte, or the end */
+    while (!s->done && !(s->status / 100 == 2 && s->got_byte)) pump(s, 50);
+    if (s->oom) { slm_gw_stream_close(s); return SLM_ENOMEM; }
+    rs->status = (int)s->status;
+    rs->got_body_byte = s->got_byte;
+    char *ct = NULL;
+    curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ct);
+    if (ct) snprintf(rs->content_type, sizeof rs->content_type, "%s", ct);
+    if (s->done && s->fail != SLM_GW_FAIL_NONE) {
+        rs->fail = s->fail;
+        rs->status = 0;
+        snprintf(rs->error, sizeof rs->error, "%s", s->error);
+    } else if (s->status / 100 != 2) {
+        /* the whole error body, for the caller to pass on or judge */
+        rs->body = slm_strndup(s->buf ? s->buf + s->pos : "", s->len - s->pos);
+        if (!rs->body) { slm_gw_stream_close(s); return SLM_ENOMEM; }
+        rs->len = s->len - s->pos;
+        s->pos = s->len;
+    }
+    *out = s;
+    return 0;
+}
+
+long slm_gw_stream_read(slm_gw_stream *s, char *buf, size_t cap) {
+    while (s->pos == s->len && !s->done) pump(s, 100);
+    if (s->pos < s->len) {
+        size_t n = s->len - s->pos < cap ? s->len - s->pos : cap;
+        memcpy(buf, s->buf + s->pos, n);
+        s->pos += n;
+        return (long)n;
+    }
+    return s->fail == SLM_GW_FAIL_NONE ? 0 : -1;
+}
+
+slm_gw_fail slm_gw_stream_fail(const slm_gw_stream *s, const char **why) {
+    if (why) *why = s->error;
+    return s->fail;
+}
+
+void slm_gw_stream_close(slm_gw_stream *s) {
+    if (!s) return;
+    if (s->m && s->h) curl_multi_remove_handle(s->m, s->h);
+    if (s->m) curl_multi_cleanup(s->m);
+    if (s->h) {
+        curl_easy_setopt(s->h, CURLOPT_HTTPHEADER, NULL);
+        if (s->done && s->fail == SLM_GW_FAIL_NONE) give_back(s->cl, s->h);
+        else curl_easy_cleanup(s->h);   /* an aborted transfer's connection is not reusable */
+    }
+    curl_slist_free_all(s->hdrs);
+    slm_free(s->buf);
+    slm_free(s);
 }

@@ -58,4 +58,31 @@ void slm_gw_client_free(slm_gw_client *cl);
 int  slm_gw_client_do(slm_gw_client *cl, const slm_gw_http_req *rq, slm_gw_http_resp *rs);
 void slm_gw_http_resp_clear(slm_gw_http_resp *rs);
 
+/* ---- pulled streams (client_stream.c) --------------------------------------
+ * A request whose body is read piece by piece as the caller asks for it, on
+ * the caller's thread (curl's multi interface drives one easy handle): no
+ * thread and no buffering beyond the chunk curl just received, and a slow
+ * reader slows the upstream (TCP backpressure) instead of filling memory.
+ *
+ * slm_gw_stream_open runs the request until the response is decided: the
+ * first body byte of a 2xx answer (the stream is then "live" and its status
+ * known), or the whole (bounded) body of a non-2xx answer, or a failure
+ * (connect error, first_byte_timeout_ms, reset). rs tells which; read the
+ * live body with slm_gw_stream_read. idle_timeout_ms (the request's
+ * timeout_ms is the whole-transfer bound) limits the silence between two
+ * chunks: a stalled upstream ends the stream with SLM_GW_FAIL_TIMEOUT. */
+typedef struct slm_gw_stream slm_gw_stream;
+
+/* Returns 0 and *out (close it in every case), or SLM_ENOMEM. rs is filled
+ * as slm_gw_client_do fills it; for a live stream rs->body holds nothing. */
+int  slm_gw_stream_open(slm_gw_client *cl, const slm_gw_http_req *rq, int idle_timeout_ms, slm_gw_stream **out,
+                        slm_gw_http_resp *rs);
+/* Copies up to cap body bytes into buf: > 0 bytes, 0 at the clean end, < 0
+ * when the transfer failed (slm_gw_stream_fail says how). Blocks until
+ * data, the end, a failure or the idle deadline. */
+long slm_gw_stream_read(slm_gw_stream *s, char *buf, size_t cap);
+slm_gw_fail slm_gw_stream_fail(const slm_gw_stream *s, const char **why);
+/* Aborts a transfer still running and frees everything; NULL is fine. */
+void slm_gw_stream_close(slm_gw_stream *s);
+
 #endif

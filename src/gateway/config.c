@@ -8,14 +8,17 @@
  */
 #include "gateway/config.h"
 
+#define PCRE2_CODE_UNIT_WIDTH 8
 #include <errno.h>
 #include <math.h>
+#include <pcre2.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "gateway/ledger.h"
 #include "gateway/yaml.h"
 #include "util/alloc.h"
 #include "util/err.h"
@@ -163,19 +166,24 @@ static int get_map(vctx *v, const slm_gw_ynode *map, const char *key, const char
 
 static int load_upstream(vctx *v, const slm_gw_ynode *n, const char *where, int tier, slm_gw_upstream_cfg *u) {
     static const char *const keys[] = { "name", "url", "model", "adapter", "api_key_env", "timeout_ms",
-                                        "connect_timeout_ms", "health_check", NULL };
+                                        "connect_timeout_ms", "first_byte_timeout_ms", "stream_idle_timeout_ms",
+                                        "health_check", NULL };
     slm_gw_config *c = v->c;
     if (want(v, n, SLM_GW_Y_MAP, where) || check_keys(v, n, where, keys)) return v->err->code;
     u->line = n->line;
     u->tier = tier;
     u->timeout_ms = 30000;
     u->connect_timeout_ms = 2000;
+    u->first_byte_timeout_ms = 15000;
+    u->stream_idle_timeout_ms = 30000;
     u->health_check = c->tiers[tier].kind == SLM_GW_LOCAL;
     if (get_str(v, n, "name", where, true, &u->name) || get_str(v, n, "url", where, true, &u->url) ||
         get_str(v, n, "model", where, false, &u->model) || get_str(v, n, "adapter", where, false, &u->adapter) ||
         get_str(v, n, "api_key_env", where, false, &u->api_key_env) ||
         get_int(v, n, "timeout_ms", where, 1, 3600000, &u->timeout_ms) ||
         get_int(v, n, "connect_timeout_ms", where, 1, 600000, &u->connect_timeout_ms) ||
+        get_int(v, n, "first_byte_timeout_ms", where, 1, 3600000, &u->first_byte_timeout_ms) ||
+        get_int(v, n, "stream_idle_timeout_ms", where, 1, 3600000, &u->stream_idle_timeout_ms) ||
         get_bool(v, n, "health_check", where, &u->health_check))
         return v->err->code;
     const slm_gw_ynode *un = slm_gw_ymap_get(n, "url", NULL);
@@ -250,8 +258,61 @@ static int load_tiers(vctx *v, const slm_gw_ynode *seq) {
     return 0;
 }
 
+/* A route's cascade and shadow sections (after its tiers are known). */
+static int load_cascade_shadow(vctx *v, const slm_gw_ynode *n, const char *w, slm_gw_route_cfg *r,
+                               const char *const *cascade_keys, const char *const *shadow_keys) {
+    const slm_gw_ynode *cs, *sh;
+    char wc[96], ws[96];
+    snprintf(wc, sizeof wc, "%s.cascade", w);
+    snprintf(ws, sizeof ws, "%s.shadow", w);
+    if (get_map(v, n, "cascade", w, cascade_keys, &cs) || get_map(v, n, "shadow", w, shadow_keys, &sh))
+        return v->err->code;
+    if (cs) {
+        r->cascade = true;
+        double lp = NAN;
+        if (get_num(v, cs, "min_mean_logprob", wc, -1e6, 0, false, &lp) || get_bool(v, cs, "json", wc, &r->cascade_json) ||
+            get_list(v, cs, "refusal", wc, &r->cascade_refusals, &r->n_cascade_refusals))
+            return v->err->code;
+        if (slm_gw_ymap_get(cs, "min_mean_logprob", NULL)) r->cascade_min_logprob = lp;
+        for (int k = 0; k < r->n_cascade_refusals; k++) {
+            int ec;
+            PCRE2_SIZE off;
+            pcre2_code *re = pcre2_compile((PCRE2_SPTR)r->cascade_refusals[k], PCRE2_ZERO_TERMINATED,
+                                           PCRE2_UTF | PCRE2_CASELESS, &ec, &off, NULL);
+            if (!re) {
+                PCRE2_UCHAR msg[160];
+                pcre2_get_error_message(ec, msg, sizeof msg);
+                return fail(v, slm_gw_ymap_get(cs, "refusal", NULL)->line, "%s.refusal[%d]: bad regex at %zu: %s", wc, k,
+                            (size_t)off, (const char *)msg);
+            }
+            pcre2_code_free(re);
+        }
+        if (r->n_tiers < 2) return fail(v, cs->line, "%s: a cascade needs a tier to escalate to (tiers has %d)", wc, r->n_tiers);
+        if (isnan(r->cascade_min_logprob) && !r->cascade_json && !r->n_cascade_refusals)
+            return fail(v, cs->line, "%s: give at least one check (min_mean_logprob, json, refusal)", wc);
+    }
+    if (sh) {
+        char *tier = NULL;
+        double sample = 1.0;
+        if (get_str(v, sh, "tier", ws, true, &tier) || get_num(v, sh, "sample", ws, 0, 1, false, &sample)) {
+            slm_free(tier);
+            return v->err->code;
+        }
+        r->shadow_tier = slm_gw_config_tier(v->c, tier);
+        r->shadow_sample = sample;
+        int bad = r->shadow_tier < 0;
+        if (bad) fail(v, sh->line, "%s.tier: no tier named '%s'", ws, tier);
+        slm_free(tier);
+        if (bad) return v->err->code;
+    }
+    return 0;
+}
+
 static int load_routes(vctx *v, const slm_gw_ynode *seq) {
-    static const char *const keys[] = { "name", "match", "tiers", "private_data", "over_budget", NULL };
+    static const char *const keys[] = { "name", "match", "tiers", "private_data", "over_budget", "cascade", "shadow",
+                                        NULL };
+    static const char *const cascade_keys[] = { "min_mean_logprob", "json", "refusal", NULL };
+    static const char *const shadow_keys[] = { "tier", "sample", NULL };
     static const char *const match_keys[] = { "model", "task", "keywords", "min_prompt_tokens", "max_prompt_tokens",
                                               "private_data", NULL };
     static const char *const pd[] = { "allow", "redact", "local_only", NULL };
@@ -269,6 +330,8 @@ static int load_routes(vctx *v, const slm_gw_ynode *seq) {
         c->n_routes = i + 1;
         r->min_prompt_tokens = r->max_prompt_tokens = -1;
         r->private_data = -1;
+        r->shadow_tier = -1;
+        r->cascade_min_logprob = NAN;
         if (want(v, n, SLM_GW_Y_MAP, w) || check_keys(v, n, w, keys)) return v->err->code;
         r->line = n->line;
         int pol = SLM_GW_PD_ALLOW, over = SLM_GW_OVER_REJECT;
@@ -308,6 +371,7 @@ static int load_routes(vctx *v, const slm_gw_ynode *seq) {
                 return fail(v, m->line, "%s: min_prompt_tokens %ld is above max_prompt_tokens %ld", wm,
                             r->min_prompt_tokens, r->max_prompt_tokens);
         }
+        if (load_cascade_shadow(v, n, w, r, cascade_keys, shadow_keys)) return v->err->code;
         if (r->pd_policy == SLM_GW_PD_LOCAL_ONLY) {
             bool any_local = false;
             for (int j = 0; j < r->n_tiers; j++) any_local |= c->tiers[r->tiers[j]].kind == SLM_GW_LOCAL;
@@ -366,11 +430,44 @@ static int load_teams(vctx *v, const slm_gw_ynode *seq) {
     return 0;
 }
 
+/* ledger: exactly one store; a conninfo is a secret (never in a message). */
+static int load_ledger(vctx *v, const slm_gw_ynode *m) {
+    slm_gw_config *c = v->c;
+    char *env = NULL;
+    const slm_gw_ynode *pg = slm_gw_ymap_get(m, "postgres", NULL), *pe = slm_gw_ymap_get(m, "postgres_env", NULL);
+    int n_stores = !!slm_gw_ymap_get(m, "sqlite", NULL) + !!pg + !!pe;
+    if (n_stores != 1)
+        return fail(v, m->line, "ledger: give %s of sqlite, postgres, postgres_env", n_stores ? "only one" : "one");
+    if (get_str(v, m, "sqlite", "ledger", false, &c->ledger_path) ||
+        get_str(v, m, "postgres", "ledger", false, &c->ledger_postgres) ||
+        get_str(v, m, "postgres_env", "ledger", false, &env) ||
+        get_int(v, m, "pool_size", "ledger", 1, 256, &c->ledger_pool_size) ||
+        get_int(v, m, "spend_cache_ms", "ledger", 0, 3600000, &c->ledger_spend_cache_ms)) {
+        slm_free(env);
+        return v->err->code;
+    }
+    if (env) {
+        const char *val = getenv(env);
+        int bad = !val || !val[0];
+        if (bad) fail(v, pe->line, "ledger.postgres_env: environment variable %s is not set", env);
+        slm_free(env);
+        if (bad) return v->err->code;
+        if (!(c->ledger_postgres = slm_strdup(val))) return oom(v);
+    }
+    char msg[300];
+    if (c->ledger_postgres && slm_gw_ledger_pg_check(c->ledger_postgres, msg, sizeof msg))
+        return fail(v, (pg ? pg : pe)->line, "ledger.%s: not a valid PostgreSQL connection string: %s",
+                    pg ? "postgres" : "postgres_env", msg);
+    if (!c->ledger_postgres && slm_gw_ymap_get(m, "pool_size", NULL))
+        return fail(v, slm_gw_ymap_get(m, "pool_size", NULL)->line, "ledger.pool_size: only a postgres ledger has a pool");
+    return 0;
+}
+
 static int load_root(vctx *v, const slm_gw_ynode *root) {
     static const char *const keys[] = { "listen", "ledger", "audit_log", "retry", "breaker", "health",
                                         "counterfactual_tier", "max_body", "tiers", "routes", "teams", NULL };
     static const char *const lkeys[] = { "host", "port", NULL };
-    static const char *const ledkeys[] = { "sqlite", NULL };
+    static const char *const ledkeys[] = { "sqlite", "postgres", "postgres_env", "spend_cache_ms", "pool_size", NULL };
     static const char *const rkeys[] = { "attempts", "backoff_ms", "max_backoff_ms", NULL };
     static const char *const bkeys[] = { "failures", "cooldown_ms", NULL };
     static const char *const hkeys[] = { "interval_ms", "timeout_ms", NULL };
@@ -381,8 +478,7 @@ static int load_root(vctx *v, const slm_gw_ynode *root) {
     if (m && (get_str(v, m, "host", "listen", false, &c->host) || get_int(v, m, "port", "listen", 0, 65535, &c->port)))
         return v->err->code;
     if (!c->host && !(c->host = slm_strdup("127.0.0.1"))) return oom(v);
-    if (get_map(v, root, "ledger", "", ledkeys, &m) || (m && get_str(v, m, "sqlite", "ledger", false, &c->ledger_path)))
-        return v->err->code;
+    if (get_map(v, root, "ledger", "", ledkeys, &m) || (m && load_ledger(v, m))) return v->err->code;
     if (get_str(v, root, "audit_log", "config", false, &c->audit_path)) return v->err->code;
     if (get_map(v, root, "retry", "", rkeys, &m) ||
         (m && (get_int(v, m, "attempts", "retry", 0, 10, &c->retry_attempts) ||
@@ -444,6 +540,8 @@ int slm_gw_config_parse(const char *text, size_t len, const char *name, slm_gw_c
     c->health_timeout_ms = 1000;
     c->max_body = 8 << 20;
     c->counterfactual_tier = -1;
+    c->ledger_pool_size = 4;
+    c->ledger_spend_cache_ms = -1;
     if (!(c->path = slm_strdup(name))) rc = oom(&v);
     if (!rc) rc = load_root(&v, root);
     slm_gw_ynode_free(root);
@@ -503,6 +601,7 @@ void slm_gw_config_free(slm_gw_config *c) {
         free_list(r->models, r->n_models);
         free_list(r->tasks, r->n_tasks);
         free_list(r->keywords, r->n_keywords);
+        free_list(r->cascade_refusals, r->n_cascade_refusals);
         slm_free(r->tiers);
     }
     for (int i = 0; i < c->n_teams; i++) {
@@ -513,6 +612,7 @@ void slm_gw_config_free(slm_gw_config *c) {
     }
     slm_free(c->upstreams); slm_free(c->tiers); slm_free(c->routes); slm_free(c->teams);
     slm_free(c->path); slm_free(c->host); slm_free(c->ledger_path); slm_free(c->audit_path);
+    free_secret(c->ledger_postgres);
     slm_free(c);
 }
 

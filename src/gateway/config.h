@@ -5,21 +5,28 @@
  * builds a new one and swaps it in (see gateway.c).
  *
  * Shape (see tests/gw/example.yaml):
- *   listen: {host, port}        ledger: {sqlite: PATH}     audit_log: PATH
+ *   listen: {host, port}        audit_log: PATH
+ *   ledger: {sqlite: PATH} or {postgres: CONNINFO} or {postgres_env: VAR},
+ *           with spend_cache_ms (budgets: how long a team's spend read from
+ *           the store is trusted) and pool_size (postgres connections)
  *   retry: {attempts, backoff_ms, max_backoff_ms}
  *   breaker: {failures, cooldown_ms}   health: {interval_ms, timeout_ms}
  *   counterfactual_tier: NAME   (the frontier tier every row is also priced at)
  *   tiers: [{name, kind: local|frontier, price_in, price_out (per million
  *            tokens), cost_per_replica_hour, upstreams: [{name, url, model,
  *            adapter: openai|anthropic, api_key_env, timeout_ms,
- *            connect_timeout_ms, health_check}]}]
+ *            connect_timeout_ms, first_byte_timeout_ms,
+ *            stream_idle_timeout_ms, health_check}]}]
  *   routes: [{name, match: {model: [..], task: [..], min_prompt_tokens,
  *             max_prompt_tokens, private_data: true|false, keywords: [..]},
  *             tiers: [NAME, ..], private_data: allow|redact|local_only,
- *             over_budget: reject|local}]
+ *             over_budget: reject|local,
+ *             cascade: {min_mean_logprob, json: bool, refusal: [regex, ..]},
+ *             shadow: {tier: NAME, sample: 0..1}}]
  *   teams: [{name, keys: [..] or key_env, budget: {daily, monthly}}]
- * Upstream API keys are read from the environment at load time and are
- * never printed, logged or written to the ledger.
+ * Upstream API keys and a postgres_env conninfo are read from the
+ * environment at load time; they and any conninfo are never printed,
+ * logged or written to the ledger.
  */
 #ifndef SLM_GATEWAY_CONFIG_H
 #define SLM_GATEWAY_CONFIG_H
@@ -41,6 +48,8 @@ typedef struct slm_gw_upstream_cfg {
     int timeout_ms;          /* whole request                                   */
     int connect_timeout_ms;  /* TCP connect                                     */
     bool health_check;       /* probe GET url/health (default: local tiers)     */
+    int first_byte_timeout_ms;   /* streams: no first byte by then = failure    */
+    int stream_idle_timeout_ms;  /* streams: longest silence between chunks     */
     int tier;                /* index of its tier                               */
     int line;                /* where it is defined                             */
 } slm_gw_upstream_cfg;
@@ -65,6 +74,15 @@ typedef struct slm_gw_route_cfg {
     int *tiers; int n_tiers;         /* fallback chain: indexes into tiers       */
     slm_gw_pd_policy pd_policy;
     slm_gw_over_budget over_budget;
+    /* cascade: answer from the first tier; when the answer fails a check,
+     * escalate to the rest of the chain (non-streaming requests) */
+    bool cascade;
+    double cascade_min_logprob;      /* mean token logprob below it fails; NAN: off */
+    bool cascade_json;               /* invalid JSON for a JSON request fails    */
+    char **cascade_refusals; int n_cascade_refusals; /* PCRE2 patterns (caseless) */
+    /* shadow: a sample of answered requests is also sent to this tier */
+    int shadow_tier;                 /* index or -1                              */
+    double shadow_sample;            /* fraction 0..1                            */
     int line;
 } slm_gw_route_cfg;
 
@@ -78,7 +96,10 @@ typedef struct slm_gw_team_cfg {
 typedef struct slm_gw_config {
     char *path;                      /* the file it came from                    */
     char *host; int port;            /* listen address; port 0 picks one         */
-    char *ledger_path;               /* SQLite file; NULL: no ledger             */
+    char *ledger_path;               /* SQLite file; NULL: none                  */
+    char *ledger_postgres;           /* PostgreSQL conninfo (a secret); NULL: none */
+    int ledger_pool_size;            /* PostgreSQL connections                   */
+    int ledger_spend_cache_ms;       /* -1: the store's default (ledger.h)       */
     char *audit_path;                /* private-data decisions; NULL: stderr     */
     int retry_attempts;              /* extra rounds over the chain after the first */
     int backoff_ms, max_backoff_ms;  /* exponential backoff base and cap         */

@@ -6,6 +6,7 @@
  * swap, and the /metrics text.
  */
 #include "gateway/gw.h"
+#include "gateway/proxy.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,7 @@ int slm_gw_new(slm_gw_config *cfg, slm_gw **out, slm_err *err) {
     if (!gw) { slm_gw_config_free(cfg); return slm_err_set(err, SLM_ENOMEM, "out of memory"); }
     pthread_mutex_init(&gw->mu, NULL);
     pthread_mutex_init(&gw->audit_mu, NULL);
+    pthread_mutex_init(&gw->rstat_mu, NULL);
     pthread_mutex_init(&gw->stop_mu, NULL);
     pthread_cond_init(&gw->stop_cv, NULL);
     uint64_t salt = (uint64_t)(slm_gw_wall() * 1e6) ^ ((uint64_t)getpid() << 32);
@@ -92,7 +94,14 @@ int slm_gw_new(slm_gw_config *cfg, slm_gw **out, slm_err *err) {
     int rc = snap_new(gw, cfg, &gw->snap, err);
     if (rc) { slm_gw_config_free(cfg); goto fail; }
     if ((rc = slm_gw_detector_new(&gw->det, err)) || (rc = slm_gw_client_new(&gw->client, err))) goto fail;
-    if (cfg->ledger_path && (rc = slm_gw_ledger_open_sqlite(cfg->ledger_path, &gw->ledger, err))) goto fail;
+    if (cfg->ledger_path || cfg->ledger_postgres) {
+        slm_gw_ledger_params lp = slm_gw_ledger_default_params();
+        lp.sqlite_path = cfg->ledger_path;
+        lp.postgres = cfg->ledger_postgres;
+        lp.pool_size = cfg->ledger_pool_size;
+        lp.spend_cache_ms = cfg->ledger_spend_cache_ms;
+        if ((rc = slm_gw_ledger_open(&lp, &gw->ledger, err))) goto fail;
+    }
     if (cfg->audit_path && !(gw->audit = fopen(cfg->audit_path, "a"))) {
         rc = slm_err_set(err, SLM_EIO, "audit log %s: cannot open", cfg->audit_path);
         goto fail;
@@ -148,12 +157,15 @@ static void *health_main(void *arg) {
 }
 
 int slm_gw_start(slm_gw *gw, slm_err *err) {
-    slm_gw_snap *s = slm_gw_snap_get(gw);
-    int rc = slm_gw_http_start(gw, s->cfg->host, s->cfg->port, err);
-    slm_gw_snap_put(s);
+    int rc = slm_gw_shadow_start(gw, err);
     if (rc) return rc;
+    slm_gw_snap *s = slm_gw_snap_get(gw);
+    rc = slm_gw_http_start(gw, s->cfg->host, s->cfg->port, err);
+    slm_gw_snap_put(s);
+    if (rc) { slm_gw_shadow_stop(gw); return rc; }
     if (pthread_create(&gw->health_thread, NULL, health_main, gw)) {
         slm_gw_http_stop(gw);
+        slm_gw_shadow_stop(gw);
         return slm_err_set(err, SLM_ENOMEM, "cannot start the health checker");
     }
     gw->health_running = true;
@@ -181,6 +193,7 @@ void slm_gw_stop(slm_gw *gw) {
     pthread_mutex_unlock(&gw->stop_mu);
     if (gw->health_running) pthread_join(gw->health_thread, NULL);
     gw->health_running = false;
+    slm_gw_shadow_stop(gw);   /* sends what is queued, then joins */
 }
 
 void slm_gw_free(slm_gw *gw) {
@@ -199,6 +212,8 @@ void slm_gw_free(slm_gw *gw) {
     if (gw->audit) fclose(gw->audit);
     pthread_mutex_destroy(&gw->mu);
     pthread_mutex_destroy(&gw->audit_mu);
+    pthread_mutex_destroy(&gw->rstat_mu);
+    slm_free(gw->rstats);
     pthread_mutex_destroy(&gw->stop_mu);
     pthread_cond_destroy(&gw->stop_cv);
     slm_free(gw);

@@ -11,6 +11,7 @@
 #define SLM_GATEWAY_GW_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -42,10 +43,22 @@ typedef struct slm_gw_snap {
 /* Counters for /metrics. */
 typedef struct slm_gw_metrics {
     _Atomic uint64_t requests, errors, fallbacks, retries, rejected_budget, private_local, private_redacted;
+    _Atomic uint64_t streams, streams_broken, cascade_accepted, cascade_escalated;
+    _Atomic uint64_t shadow_sent, shadow_dropped, shadow_failed;
     _Atomic uint64_t tokens_in, tokens_out;
     _Atomic uint64_t cost_micros, counterfactual_micros;     /* money × 1e6   */
     _Atomic uint64_t lat_buckets[12], lat_count, lat_sum_us;  /* histogram   */
 } slm_gw_metrics;
+
+/* Counters of one (route, tier) pair, for /metrics; created on first use
+ * and never freed before the gateway (a fixed table: routes × tiers is
+ * small). tier "" is a request no upstream answered. */
+#define SLM_GW_MAX_RSTATS 512
+typedef struct slm_gw_rstat {
+    char route[64], tier[64];
+    _Atomic uint64_t requests, errors, tokens_in, tokens_out, cost_micros;
+    _Atomic uint64_t lat_buckets[12], lat_count, lat_sum_us;
+} slm_gw_rstat;
 
 struct slm_gw {
     pthread_mutex_t mu;            /* guards snap, reg, n_reg                  */
@@ -62,10 +75,18 @@ struct slm_gw {
     pthread_mutex_t stop_mu;       /* guards stopping; with stop_cv            */
     pthread_cond_t stop_cv;
     bool stopping;
+    struct slm_gw_shadow *shadow;  /* shadow workers and their queue (shadow.c) */
     _Atomic uint64_t seq;          /* request ids                              */
     uint64_t id_salt;
     slm_gw_metrics m;
+    pthread_mutex_t rstat_mu;      /* guards adding to rstats (reads are lock-free) */
+    slm_gw_rstat *rstats;          /* SLM_GW_MAX_RSTATS entries               */
+    _Atomic int n_rstats;
 };
+
+/* The counters of (route, tier), created if new; NULL when the table is
+ * full or out of memory. */
+slm_gw_rstat *slm_gw_rstat_get(slm_gw *gw, const char *route, const char *tier);
 
 /* Takes a reference on the current snapshot / drops one. */
 slm_gw_snap *slm_gw_snap_get(slm_gw *gw);
@@ -82,6 +103,8 @@ typedef struct slm_gw_request {
     const char *body; size_t len;
 } slm_gw_request;
 
+typedef struct slm_gw_call slm_gw_call;
+
 /* What goes back to the client. */
 typedef struct slm_gw_reply {
     int status;
@@ -90,12 +113,24 @@ typedef struct slm_gw_reply {
     char request_id[40];
     char route[64], tier[64], upstream[64];
     int retry_after;               /* seconds, 0: none                         */
+    char cascade[48];              /* cascade outcome ("" when not a cascade)  */
+    slm_gw_call *stream;           /* non-NULL: a live stream; the front reads it
+                                    * with slm_gw_call_pull, then must call
+                                    * slm_gw_call_done (body is then unused)   */
 } slm_gw_reply;
 
 /* Serves one request end to end (route, private data, budget, fallback,
  * ledger). Always fills rp; returns 0, or SLM_ENOMEM when even the error
  * reply could not be built. */
 int slm_gw_proxy(slm_gw *gw, const slm_gw_request *rq, slm_gw_reply *rp);
+
+/* A live stream: copies up to cap bytes for the client; 0 at the end.
+ * Blocks until the upstream sends more, ends or stalls (an upstream that
+ * breaks mid-stream ends with an error event). */
+long slm_gw_call_pull(slm_gw_call *c, char *buf, size_t cap);
+/* Ends a stream (client_gone: the client left before the end): aborts the
+ * upstream if still running, writes the ledger row, frees the call. */
+void slm_gw_call_done(slm_gw_call *c, bool client_gone);
 
 /* The HTTP front (http.c). */
 int  slm_gw_http_start(slm_gw *gw, const char *host, int port, slm_err *err);

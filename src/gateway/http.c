@@ -31,6 +31,7 @@ static enum MHD_Result send_reply(struct MHD_Connection *mc, int status, const c
         if (rp->route[0]) MHD_add_response_header(r, "X-SLM-Route", rp->route);
         if (rp->tier[0]) MHD_add_response_header(r, "X-SLM-Tier", rp->tier);
         if (rp->upstream[0]) MHD_add_response_header(r, "X-SLM-Upstream", rp->upstream);
+        if (rp->cascade[0]) MHD_add_response_header(r, "X-SLM-Cascade", rp->cascade);
         if (rp->retry_after > 0) {
             char ra[24];
             snprintf(ra, sizeof ra, "%d", rp->retry_after);
@@ -39,6 +40,40 @@ static enum MHD_Result send_reply(struct MHD_Connection *mc, int status, const c
     }
     enum MHD_Result ok = MHD_queue_response(mc, (unsigned)status, r);
     MHD_destroy_response(r);
+    return ok;
+}
+
+/* A live stream: MHD pulls the bytes on this connection's thread. */
+typedef struct live { slm_gw_call *call; bool ended; } live;
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
+    live *l = cls;
+    long n = slm_gw_call_pull(l->call, buf, max);
+    if (n > 0) return (ssize_t)n;
+    l->ended = true;
+    return MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+static void stream_free(void *cls) {
+    live *l = cls;
+    slm_gw_call_done(l->call, !l->ended);   /* the ledger row, the upstream closed */
+    slm_free(l);
+}
+
+static enum MHD_Result send_stream(struct MHD_Connection *mc, slm_gw_reply *rp) {
+    live *l = slm_calloc(1, sizeof *l);
+    if (!l) { slm_gw_call_done(rp->stream, true); return MHD_NO; }
+    l->call = rp->stream;
+    struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, l, stream_free);
+    if (!r) { stream_free(l); return MHD_NO; }
+    MHD_add_response_header(r, "Content-Type", rp->content_type[0] ? rp->content_type : "text/event-stream");
+    MHD_add_response_header(r, "Cache-Control", "no-cache");
+    MHD_add_response_header(r, "X-SLM-Request-Id", rp->request_id);
+    if (rp->route[0]) MHD_add_response_header(r, "X-SLM-Route", rp->route);
+    if (rp->tier[0]) MHD_add_response_header(r, "X-SLM-Tier", rp->tier);
+    if (rp->upstream[0]) MHD_add_response_header(r, "X-SLM-Upstream", rp->upstream);
+    enum MHD_Result ok = MHD_queue_response(mc, (unsigned)rp->status, r);
+    MHD_destroy_response(r);   /* stream_free runs when MHD is done with it */
     return ok;
 }
 
@@ -83,8 +118,10 @@ char *slm_gw_metrics_text(slm_gw *gw, size_t *len) {
                                         "1", "2.5", "10" };
     slm_gw_metrics *m = &gw->m;
     slm_jw w = { 0 };   /* used as a text buffer */
-    char line[512];
-#define OUT(...) do { int k_ = snprintf(line, sizeof line, __VA_ARGS__); slm_jw_text(&w, line, (size_t)k_); } while (0)
+    char line[2048];
+#define OUT(...) do { int k_ = snprintf(line, sizeof line, __VA_ARGS__);                       \
+                      if (k_ >= (int)sizeof line) k_ = (int)sizeof line - 1;                     \
+                      if (k_ > 0) slm_jw_text(&w, line, (size_t)k_); } while (0)
     OUT("# TYPE slm_gw_requests_total counter\nslm_gw_requests_total %llu\n", (unsigned long long)m->requests);
     OUT("# TYPE slm_gw_errors_total counter\nslm_gw_errors_total %llu\n", (unsigned long long)m->errors);
     OUT("# TYPE slm_gw_fallbacks_total counter\nslm_gw_fallbacks_total %llu\n", (unsigned long long)m->fallbacks);
@@ -94,6 +131,16 @@ char *slm_gw_metrics_text(slm_gw *gw, size_t *len) {
     OUT("# TYPE slm_gw_private_data_total counter\nslm_gw_private_data_total{decision=\"local_only\"} %llu\n"
         "slm_gw_private_data_total{decision=\"redact\"} %llu\n",
         (unsigned long long)m->private_local, (unsigned long long)m->private_redacted);
+    OUT("# TYPE slm_gw_streams_total counter\nslm_gw_streams_total %llu\n"
+        "# TYPE slm_gw_streams_broken_total counter\nslm_gw_streams_broken_total %llu\n",
+        (unsigned long long)m->streams, (unsigned long long)m->streams_broken);
+    OUT("# TYPE slm_gw_cascade_total counter\nslm_gw_cascade_total{outcome=\"accepted\"} %llu\n"
+        "slm_gw_cascade_total{outcome=\"escalated\"} %llu\n",
+        (unsigned long long)m->cascade_accepted, (unsigned long long)m->cascade_escalated);
+    OUT("# TYPE slm_gw_shadow_total counter\nslm_gw_shadow_total{outcome=\"compared\"} %llu\n"
+        "slm_gw_shadow_total{outcome=\"failed\"} %llu\nslm_gw_shadow_total{outcome=\"dropped\"} %llu\n",
+        (unsigned long long)m->shadow_sent, (unsigned long long)m->shadow_failed,
+        (unsigned long long)m->shadow_dropped);
     OUT("# TYPE slm_gw_tokens_total counter\nslm_gw_tokens_total{dir=\"in\"} %llu\nslm_gw_tokens_total{dir=\"out\"} %llu\n",
         (unsigned long long)m->tokens_in, (unsigned long long)m->tokens_out);
     OUT("# TYPE slm_gw_cost_total counter\nslm_gw_cost_total %.6f\n", (double)m->cost_micros / 1e6);
@@ -104,6 +151,37 @@ char *slm_gw_metrics_text(slm_gw *gw, size_t *len) {
         OUT("slm_gw_latency_seconds_bucket{le=\"%s\"} %llu\n", le[i], (unsigned long long)m->lat_buckets[i]);
     OUT("slm_gw_latency_seconds_bucket{le=\"+Inf\"} %llu\nslm_gw_latency_seconds_sum %.6f\nslm_gw_latency_seconds_count %llu\n",
         (unsigned long long)m->lat_count, (double)m->lat_sum_us / 1e6, (unsigned long long)m->lat_count);
+    int n_rs = atomic_load(&gw->n_rstats);
+    OUT("# TYPE slm_gw_route_requests_total counter\n");
+    for (int i = 0; i < n_rs; i++)
+        OUT("slm_gw_route_requests_total{route=\"%s\",tier=\"%s\"} %llu\n", gw->rstats[i].route, gw->rstats[i].tier,
+            (unsigned long long)gw->rstats[i].requests);
+    OUT("# TYPE slm_gw_route_errors_total counter\n");
+    for (int i = 0; i < n_rs; i++)
+        OUT("slm_gw_route_errors_total{route=\"%s\",tier=\"%s\"} %llu\n", gw->rstats[i].route, gw->rstats[i].tier,
+            (unsigned long long)gw->rstats[i].errors);
+    OUT("# TYPE slm_gw_route_tokens_total counter\n");
+    for (int i = 0; i < n_rs; i++)
+        OUT("slm_gw_route_tokens_total{route=\"%s\",tier=\"%s\",dir=\"in\"} %llu\n"
+            "slm_gw_route_tokens_total{route=\"%s\",tier=\"%s\",dir=\"out\"} %llu\n",
+            gw->rstats[i].route, gw->rstats[i].tier, (unsigned long long)gw->rstats[i].tokens_in, gw->rstats[i].route,
+            gw->rstats[i].tier, (unsigned long long)gw->rstats[i].tokens_out);
+    OUT("# TYPE slm_gw_route_cost_total counter\n");
+    for (int i = 0; i < n_rs; i++)
+        OUT("slm_gw_route_cost_total{route=\"%s\",tier=\"%s\"} %.6f\n", gw->rstats[i].route, gw->rstats[i].tier,
+            (double)gw->rstats[i].cost_micros / 1e6);
+    OUT("# TYPE slm_gw_route_latency_seconds histogram\n");
+    for (int i = 0; i < n_rs; i++) {
+        const slm_gw_rstat *e = &gw->rstats[i];
+        for (int k = 0; k < 12; k++)
+            OUT("slm_gw_route_latency_seconds_bucket{route=\"%s\",tier=\"%s\",le=\"%s\"} %llu\n", e->route, e->tier,
+                le[k], (unsigned long long)e->lat_buckets[k]);
+        OUT("slm_gw_route_latency_seconds_bucket{route=\"%s\",tier=\"%s\",le=\"+Inf\"} %llu\n"
+            "slm_gw_route_latency_seconds_sum{route=\"%s\",tier=\"%s\"} %.6f\n"
+            "slm_gw_route_latency_seconds_count{route=\"%s\",tier=\"%s\"} %llu\n",
+            e->route, e->tier, (unsigned long long)e->lat_count, e->route, e->tier, (double)e->lat_sum_us / 1e6,
+            e->route, e->tier, (unsigned long long)e->lat_count);
+    }
     slm_gw_snap *s = slm_gw_snap_get(gw);
     OUT("# TYPE slm_gw_upstream_breaker_open gauge\n");
     for (int i = 0; i < s->cfg->n_upstreams; i++)
@@ -180,6 +258,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
     };
     slm_gw_reply rp;
     if (slm_gw_proxy(gw, &rq, &rp)) { slm_free(rp.body); return MHD_NO; }
+    if (rp.stream) return send_stream(mc, &rp);
     enum MHD_Result r = send_reply(mc, rp.status, rp.content_type, rp.body, rp.len, &rp);
     slm_free(rp.body);
     return r;

@@ -14,9 +14,16 @@
  *      least outstanding requests, skipping unhealthy ones and open
  *      breakers. A connect error, timeout, reset, 5xx or 429 moves on to the
  *      next; when all failed, the chain is tried again after an exponential
- *      backoff with jitter, up to retry.attempts more rounds;
+ *      backoff with jitter, up to retry.attempts more rounds. A stream
+ *      counts as answered at its first body byte: until then every failure
+ *      (including no first byte within first_byte_timeout_ms) falls back
+ *      like any other; after it, the bytes go to the client as they come
+ *      (stream.c). A cascade route answers from its first tier, with the
+ *      token logprobs asked for, and escalates to the rest of the chain when
+ *      the answer fails a check (cascade.c);
  *   7. cost and counterfactual cost, one ledger row, made durable before the
- *      reply goes back (a ledger failure turns the reply into a 503).
+ *      reply goes back (a ledger failure turns the reply into a 503); a
+ *      sampled copy for the route's shadow tier (shadow.c).
  */
 #include "gateway/gw.h"
 
@@ -30,33 +37,12 @@
 #include <unistd.h>
 
 #include "gateway/adapter.h"
+#include "gateway/proxy.h"
 #include "util/alloc.h"
 #include "util/err.h"
 #include "util/json.h"
 
-typedef struct req_ctx {
-    slm_gw *gw;
-    slm_gw_snap *snap;
-    const slm_gw_config *cfg;
-    const slm_gw_request *rq;
-    slm_gw_reply *rp;
-    double t0;
-    const slm_gw_team_cfg *team;
-    const slm_gw_route_cfg *route;
-    char task[64];
-    char model[128];
-    cJSON *json;
-    char *text; size_t text_len, text_cap;  /* the prompt text, joined       */
-    unsigned pd_mask;
-    long prompt_est;
-    bool local_only;                        /* restricted to local tiers      */
-    const char *restrict_reason;            /* "private_data" or "budget"     */
-    int up_index;                           /* upstream that answered, or -1  */
-    long tok_in, tok_out;
-    double cost, cf_cost;
-    int load_at_start;                      /* outstanding when it was sent   */
-    char error[256];
-} req_ctx;
+typedef slm_gw_call req_ctx;
 
 /* ---- replies --------------------------------------------------------------- */
 
@@ -217,16 +203,20 @@ static att_result attempt(req_ctx *c, int i) {
     double now = slm_gw_now();
     if (!slm_gw_breaker_allow(&st->breaker, now)) return ATT_SKIPPED;
     const slm_gw_adapter *ad = slm_gw_adapter_find(u->adapter);
+    if (c->stream && ad && !ad->streams) {
+        snprintf(c->error, sizeof c->error, "upstream %s (%s adapter) cannot stream", u->name, ad->name);
+        return ATT_SKIPPED;
+    }
     cJSON *model = cJSON_GetObjectItemCaseSensitive(c->json, "model");
     if (u->model) {
         if (model) cJSON_ReplaceItemInObjectCaseSensitive(c->json, "model", cJSON_CreateString(u->model));
         else cJSON_AddStringToObject(c->json, "model", u->model);
     }
     slm_gw_up_request ur = { 0 };
-    int rc = ad ? ad->build(u, c->rq->endpoint, c->json, &ur) : SLM_EUNSUPPORTED;
+    int rc = ad ? ad->build(u, c->endpoint, c->json, &ur) : SLM_EUNSUPPORTED;
     if (rc) {
         slm_gw_breaker_record(&st->breaker, true, now, c->cfg->breaker_failures, c->cfg->breaker_cooldown_ms);
-        snprintf(c->error, sizeof c->error, "upstream %s cannot serve %s", u->name, c->rq->endpoint);
+        snprintf(c->error, sizeof c->error, "upstream %s cannot serve %s", u->name, c->endpoint);
         slm_gw_up_request_clear(&ur);
         return ATT_FAILED;
     }
@@ -236,10 +226,27 @@ static att_result attempt(req_ctx *c, int i) {
     slm_gw_http_resp rs;
     c->load_at_start = atomic_fetch_add(&st->outstanding, 1) + 1;
     atomic_fetch_add(&st->n_requests, 1);
-    rc = slm_gw_client_do(c->gw->client, &hr, &rs);
-    atomic_fetch_sub(&st->outstanding, 1);
+    slm_gw_stream *up = NULL;
+    if (c->stream) {
+        hr.first_byte_timeout_ms = u->first_byte_timeout_ms;
+        hr.max_response = 1u << 20;
+        rc = slm_gw_stream_open(c->gw->client, &hr, u->stream_idle_timeout_ms, &up, &rs);
+        if (!rc && (rs.fail != SLM_GW_FAIL_NONE || rs.status / 100 != 2)) { slm_gw_stream_close(up); up = NULL; }
+    } else {
+        rc = slm_gw_client_do(c->gw->client, &hr, &rs);
+    }
+    if (!up) atomic_fetch_sub(&st->outstanding, 1);   /* a live stream holds it until it ends */
     slm_gw_up_request_clear(&ur);
     if (rc) return ATT_FAILED;
+    if (up) {   /* live: the front reads the rest (stream.c) */
+        slm_gw_breaker_record(&st->breaker, true, slm_gw_now(), c->cfg->breaker_failures, c->cfg->breaker_cooldown_ms);
+        c->up = up;
+        c->up_index = i;
+        c->rp->status = rs.status;
+        snprintf(c->rp->content_type, sizeof c->rp->content_type, "%s",
+                 rs.content_type[0] ? rs.content_type : "text/event-stream");
+        return ATT_OK;
+    }
     bool failed = retryable(&rs);
     slm_gw_breaker_record(&st->breaker, !failed, slm_gw_now(), c->cfg->breaker_failures, c->cfg->breaker_cooldown_ms);
     if (failed) {
@@ -301,19 +308,21 @@ static void backoff_sleep(const slm_gw_config *cfg, int round, unsigned *seed) {
     nanosleep(&ts, NULL);
 }
 
-/* Runs the fallback chain; fills the reply. */
-static void forward(req_ctx *c) {
+/* Runs the fallback chain over the route's tiers [k0, k1) for up to
+ * `rounds` rounds; fills the reply. True when an upstream answered (2xx or
+ * a client error it reported). */
+static bool forward_range(req_ctx *c, int k0, int k1, int rounds) {
     const slm_gw_route_cfg *r = c->route;
     int *cand = slm_malloc((size_t)(c->cfg->n_upstreams + 1) * sizeof *cand);
-    if (!cand) { reply_error(c, 500, "server_error", "out of memory"); return; }
+    if (!cand) { reply_error(c, 500, "server_error", "out of memory"); return false; }
     unsigned seed = (unsigned)(slm_gw_now() * 1e6) ^ (unsigned)atomic_load(&c->gw->seq);
     bool any_tried = false, first = true;
-    for (int round = 0; round <= c->cfg->retry_attempts; round++) {
+    for (int round = 0; round < rounds; round++) {
         if (round > 0) {
             atomic_fetch_add(&c->gw->m.retries, 1);
             backoff_sleep(c->cfg, round - 1, &seed);
         }
-        for (int k = 0; k < r->n_tiers; k++) {
+        for (int k = k0; k < k1; k++) {
             int t = r->tiers[k];
             if (c->local_only && c->cfg->tiers[t].kind != SLM_GW_LOCAL) continue;
             int n = candidates(c, t, cand);
@@ -323,7 +332,7 @@ static void forward(req_ctx *c) {
                 if (a == ATT_SKIPPED) continue;
                 any_tried = true;
                 first = false;
-                if (a == ATT_OK || a == ATT_CLIENT_ERROR) { slm_free(cand); return; }
+                if (a == ATT_OK || a == ATT_CLIENT_ERROR) { slm_free(cand); return true; }
             }
         }
     }
@@ -338,6 +347,62 @@ static void forward(req_ctx *c) {
         snprintf(last, sizeof last, "%.199s", c->error);
         reply_error(c, 502, "upstream_error", "all upstreams failed; last: %s", last);
     }
+    return false;
+}
+
+static void forward(req_ctx *c) { forward_range(c, 0, c->route->n_tiers, c->cfg->retry_attempts + 1); }
+
+/* Sets (or, with value NULL, restores) the logprobs request field. */
+static void set_logprobs(req_ctx *c, cJSON *saved) {
+    cJSON_DeleteItemFromObjectCaseSensitive(c->json, "logprobs");
+    if (saved) cJSON_AddItemToObject(c->json, "logprobs", saved);
+}
+
+/* A cascade: the first tier answers (one round, logprobs on); a failed
+ * check escalates to the rest of the chain, unless the request must stay
+ * local. If the escalation fails too, the local answer stands. */
+static void cascade(req_ctx *c) {
+    const slm_gw_route_cfg *r = c->route;
+    bool chat = !strcmp(c->endpoint, "/chat/completions");
+    cJSON *orig = cJSON_DetachItemFromObjectCaseSensitive(c->json, "logprobs");
+    bool client_lp = orig && !cJSON_IsFalse(orig) && !cJSON_IsNull(orig);
+    if (!client_lp) cJSON_AddItemToObject(c->json, "logprobs", chat ? cJSON_CreateTrue() : cJSON_CreateNumber(1));
+    else cJSON_AddItemToObject(c->json, "logprobs", cJSON_Duplicate(orig, true));
+    bool answered = forward_range(c, 0, 1, 1);
+    set_logprobs(c, orig);
+    if (!answered || c->rp->status / 100 != 2) {   /* the first tier failed: plain fallback */
+        if (c->rp->status / 100 != 2) {
+            snprintf(c->cascade, sizeof c->cascade, "first_tier_failed");
+            forward_range(c, 1, r->n_tiers, c->cfg->retry_attempts + 1);
+        }
+        return;
+    }
+    double lp;
+    const char *why = slm_gw_cascade_check(r, c->json, c->rp->body, c->rp->len, &lp);
+    if (!client_lp) slm_gw_strip_logprobs(&c->rp->body, &c->rp->len);
+    if (!why) {
+        snprintf(c->cascade, sizeof c->cascade, "accepted");
+        atomic_fetch_add(&c->gw->m.cascade_accepted, 1);
+        return;
+    }
+    if (c->local_only) {   /* nowhere to escalate to: the local answer stands */
+        snprintf(c->cascade, sizeof c->cascade, "kept_local:%s", why);
+        return;
+    }
+    atomic_fetch_add(&c->gw->m.cascade_escalated, 1);
+    slm_gw_reply keep = *c->rp;
+    int keep_up = c->up_index;
+    c->rp->body = NULL;
+    c->rp->len = 0;
+    if (forward_range(c, 1, r->n_tiers, c->cfg->retry_attempts + 1) && c->rp->status / 100 == 2) {
+        snprintf(c->cascade, sizeof c->cascade, "escalated:%s", why);
+        slm_free(keep.body);
+        return;
+    }
+    slm_free(c->rp->body);   /* the escalation failed: answer with what we had */
+    *c->rp = keep;
+    c->up_index = keep_up;
+    snprintf(c->cascade, sizeof c->cascade, "escalation_failed:%s", why);
 }
 
 /* ---- cost ---------------------------------------------------------------- */
@@ -388,10 +453,7 @@ static void handle(req_ctx *c) {
     const cJSON *task = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(c->json, "metadata"), "task");
     if (c->rq->task && c->rq->task[0]) snprintf(c->task, sizeof c->task, "%s", c->rq->task);
     else if (cJSON_IsString(task)) snprintf(c->task, sizeof c->task, "%s", task->valuestring);
-    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c->json, "stream"))) {
-        reply_error(c, 400, "invalid_request_error", "streaming is not supported by this gateway yet");
-        return;
-    }
+    c->stream = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c->json, "stream"));
     if (each_string(c, gather)) { reply_error(c, 500, "server_error", "out of memory"); return; }
     c->prompt_est = (long)(c->text_len / 4) + 1;
     slm_gw_pd_hits hits = { 0 };
@@ -441,61 +503,172 @@ static void handle(req_ctx *c) {
         case SLM_GW_PD_ALLOW: audit(c, "allow"); break;
         }
     }
-    forward(c);
+    if (c->route->cascade && !c->stream) cascade(c);   /* a stream cannot be judged before it is sent */
+    else forward(c);
 }
 
+static const double LAT_BOUNDS[12] = { .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10 };
+
 static void observe_latency(slm_gw_metrics *m, double s) {
-    static const double bounds[12] = { .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10 };
     for (int i = 0; i < 12; i++)
-        if (s <= bounds[i]) atomic_fetch_add(&m->lat_buckets[i], 1);
+        if (s <= LAT_BOUNDS[i]) atomic_fetch_add(&m->lat_buckets[i], 1);
     atomic_fetch_add(&m->lat_count, 1);
     atomic_fetch_add(&m->lat_sum_us, (uint64_t)(s * 1e6));
 }
 
+slm_gw_rstat *slm_gw_rstat_get(slm_gw *gw, const char *route, const char *tier) {
+    int n = atomic_load(&gw->n_rstats);
+    for (int i = 0; i < n; i++)
+        if (!strcmp(gw->rstats[i].route, route) && !strcmp(gw->rstats[i].tier, tier)) return &gw->rstats[i];
+    slm_gw_rstat *e = NULL;
+    pthread_mutex_lock(&gw->rstat_mu);
+    if (!gw->rstats) gw->rstats = slm_calloc(SLM_GW_MAX_RSTATS, sizeof *gw->rstats);
+    n = atomic_load(&gw->n_rstats);
+    for (int i = 0; i < n && !e; i++)
+        if (!strcmp(gw->rstats[i].route, route) && !strcmp(gw->rstats[i].tier, tier)) e = &gw->rstats[i];
+    if (!e && gw->rstats && n < SLM_GW_MAX_RSTATS) {
+        e = &gw->rstats[n];
+        snprintf(e->route, sizeof e->route, "%s", route);
+        snprintf(e->tier, sizeof e->tier, "%s", tier);
+        atomic_store(&gw->n_rstats, n + 1);   /* published after the names */
+    }
+    pthread_mutex_unlock(&gw->rstat_mu);
+    return e;
+}
+
+static void observe_route(req_ctx *c, int status, double latency) {
+    slm_gw_rstat *e = slm_gw_rstat_get(c->gw, c->route ? c->route->name : "", c->rp->tier);
+    if (!e) return;
+    atomic_fetch_add(&e->requests, 1);
+    if (status / 100 != 2) atomic_fetch_add(&e->errors, 1);
+    atomic_fetch_add(&e->tokens_in, (uint64_t)(c->tok_in > 0 ? c->tok_in : 0));
+    atomic_fetch_add(&e->tokens_out, (uint64_t)(c->tok_out > 0 ? c->tok_out : 0));
+    atomic_fetch_add(&e->cost_micros, (uint64_t)(c->cost * 1e6));
+    for (int i = 0; i < 12; i++)
+        if (latency <= LAT_BOUNDS[i]) atomic_fetch_add(&e->lat_buckets[i], 1);
+    atomic_fetch_add(&e->lat_count, 1);
+    atomic_fetch_add(&e->lat_sum_us, (uint64_t)(latency * 1e6));
+}
+
+/* Cost, ledger row, metrics, shadow copy; frees the call. */
+static void finish(req_ctx *c) {
+    slm_gw *gw = c->gw;
+    slm_gw_reply *rp = c->rp;
+    double latency = slm_gw_now() - c->t0;
+    if (c->stream && c->up_index >= 0 && rp->status / 100 == 2) {
+        const slm_gw_tier_cfg *t = &c->cfg->tiers[c->cfg->upstreams[c->up_index].tier];
+        c->tok_in = c->s_in >= 0 ? c->s_in : c->prompt_est;
+        c->tok_out = c->s_out >= 0 ? c->s_out : c->s_chunks;
+        if (t->kind == SLM_GW_FRONTIER) c->cost = frontier_cost(t, c->tok_in, c->tok_out);
+        else c->cost = t->cost_per_replica_hour * latency / 3600.0 / (c->load_at_start > 0 ? c->load_at_start : 1);
+        if (c->cfg->counterfactual_tier >= 0)
+            c->cf_cost = frontier_cost(&c->cfg->tiers[c->cfg->counterfactual_tier], c->tok_in, c->tok_out);
+    } else {
+        price(c, latency);
+    }
+    if (c->up_index >= 0) {
+        const slm_gw_upstream_cfg *u = &c->cfg->upstreams[c->up_index];
+        snprintf(rp->upstream, sizeof rp->upstream, "%s", u->name);
+        snprintf(rp->tier, sizeof rp->tier, "%s", c->cfg->tiers[u->tier].name);
+    }
+    snprintf(rp->cascade, sizeof rp->cascade, "%s", c->cascade);
+    /* a stream that broke after its headers went out: the client saw 200 and
+     * an error event; the ledger says what happened */
+    int status = rp->status;
+    const char *error = rp->status / 100 == 2 ? NULL : c->error;
+    if (c->stream && c->up && c->s_failed) { status = 502; error = c->error; }
+    else if (c->stream && c->up && c->client_gone && !c->s_done) { status = 499; error = "client disconnected"; }
+    if (gw->ledger) {
+        char kinds[128];
+        kinds_text(c->pd_mask, kinds, sizeof kinds);
+        const slm_gw_upstream_cfg *u = c->up_index >= 0 ? &c->cfg->upstreams[c->up_index] : NULL;
+        slm_gw_ledger_row row = {
+            .time = slm_gw_wall(), .request_id = rp->request_id, .team = c->team ? c->team->name : NULL,
+            .route = c->route ? c->route->name : NULL, .task = c->task[0] ? c->task : NULL,
+            .tier = u ? rp->tier : NULL, .upstream = u ? u->name : NULL,
+            .model = u && u->model ? u->model : (c->model[0] ? c->model : NULL),
+            .tokens_in = c->tok_in, .tokens_out = c->tok_out, .latency_ms = latency * 1e3, .status = status,
+            .cost = c->cost, .counterfactual_cost = c->cf_cost,
+            .error = error, .private_data = kinds, .cascade = c->cascade[0] ? c->cascade : NULL,
+        };
+        slm_err err = { 0 };
+        if (slm_gw_ledger_append(gw->ledger, &row, &err) && !c->up) {
+            /* never acknowledge what the ledger does not hold (a stream's
+             * bytes are already out: its row failure is only logged) */
+            c->up_index = -1;
+            reply_error(c, 503, "unavailable", "ledger write failed: %s", err.msg);
+        }
+    }
+    if (status / 100 != 2) atomic_fetch_add(&gw->m.errors, 1);
+    if (c->stream && c->up) {
+        atomic_fetch_add(&gw->m.streams, 1);
+        if (c->s_failed) atomic_fetch_add(&gw->m.streams_broken, 1);
+    }
+    atomic_fetch_add(&gw->m.tokens_in, (uint64_t)c->tok_in);
+    atomic_fetch_add(&gw->m.tokens_out, (uint64_t)c->tok_out);
+    atomic_fetch_add(&gw->m.cost_micros, (uint64_t)(c->cost * 1e6));
+    atomic_fetch_add(&gw->m.counterfactual_micros, (uint64_t)(c->cf_cost * 1e6));
+    observe_latency(&gw->m, latency);
+    observe_route(c, status, latency);
+    if (c->route && c->route->shadow_tier >= 0 && rp->status / 100 == 2 && status / 100 == 2 && c->up_index >= 0) {
+        if (c->stream) {
+            slm_gw_shadow_offer(c, c->answer ? c->answer : "");
+        } else {
+            char *ans = slm_gw_answer_text(rp->body, rp->len);
+            slm_gw_shadow_offer(c, ans ? ans : "");
+            slm_free(ans);
+        }
+    }
+    if (c->up) {
+        atomic_fetch_sub(&c->snap->ups[c->up_index]->outstanding, 1);
+        slm_gw_stream_close(c->up);
+    }
+    cJSON_Delete(c->json);
+    slm_free(c->text);
+    slm_free(c->line);
+    slm_free(c->answer);
+    slm_free(c->s_pending);
+    slm_gw_snap_put(c->snap);
+    slm_free(c);
+}
+
 int slm_gw_proxy(slm_gw *gw, const slm_gw_request *rq, slm_gw_reply *rp) {
     memset(rp, 0, sizeof *rp);
-    req_ctx c = { .gw = gw, .rq = rq, .rp = rp, .t0 = slm_gw_now(), .up_index = -1 };
-    c.snap = slm_gw_snap_get(gw);
-    c.cfg = c.snap->cfg;
+    req_ctx *c = slm_calloc(1, sizeof *c);
+    if (!c) return SLM_ENOMEM;
+    c->gw = gw;
+    c->rq = rq;
+    c->rp = rp;
+    c->t0 = slm_gw_now();
+    c->up_index = -1;
+    c->s_in = c->s_out = -1;
+    snprintf(c->endpoint, sizeof c->endpoint, "%s", rq->endpoint);
+    c->snap = slm_gw_snap_get(gw);
+    c->cfg = c->snap->cfg;
     uint64_t seq = atomic_fetch_add(&gw->seq, 1) + 1;
     snprintf(rp->request_id, sizeof rp->request_id, "gw-%016llx", (unsigned long long)(gw->id_salt + seq));
     atomic_fetch_add(&gw->m.requests, 1);
-    handle(&c);
-    double latency = slm_gw_now() - c.t0;
-    price(&c, latency);
-    if (c.up_index >= 0) {
-        const slm_gw_upstream_cfg *u = &c.cfg->upstreams[c.up_index];
-        snprintf(rp->upstream, sizeof rp->upstream, "%s", u->name);
-        snprintf(rp->tier, sizeof rp->tier, "%s", c.cfg->tiers[u->tier].name);
-    }
-    if (gw->ledger) {
-        char kinds[128];
-        kinds_text(c.pd_mask, kinds, sizeof kinds);
-        const slm_gw_upstream_cfg *u = c.up_index >= 0 ? &c.cfg->upstreams[c.up_index] : NULL;
-        slm_gw_ledger_row row = {
-            .time = slm_gw_wall(), .request_id = rp->request_id, .team = c.team ? c.team->name : NULL,
-            .route = c.route ? c.route->name : NULL, .task = c.task[0] ? c.task : NULL,
-            .tier = u ? rp->tier : NULL, .upstream = u ? u->name : NULL,
-            .model = u && u->model ? u->model : (c.model[0] ? c.model : NULL),
-            .tokens_in = c.tok_in, .tokens_out = c.tok_out, .latency_ms = latency * 1e3, .status = rp->status,
-            .cost = c.cost, .counterfactual_cost = c.cf_cost,
-            .error = rp->status / 100 == 2 ? NULL : c.error, .private_data = kinds,
-        };
-        slm_err err = { 0 };
-        if (slm_gw_ledger_append(gw->ledger, &row, &err)) {
-            /* never acknowledge what the ledger does not hold */
-            c.up_index = -1;
-            reply_error(&c, 503, "unavailable", "ledger write failed: %s", err.msg);
+    handle(c);
+    if (c->up) {   /* a live stream: the front reads it, then calls slm_gw_call_done */
+        if (c->up_index >= 0) {
+            const slm_gw_upstream_cfg *u = &c->cfg->upstreams[c->up_index];
+            snprintf(rp->upstream, sizeof rp->upstream, "%s", u->name);
+            snprintf(rp->tier, sizeof rp->tier, "%s", c->cfg->tiers[u->tier].name);
         }
+        c->own_rp = *rp;
+        c->rp = &c->own_rp;
+        c->rq = NULL;
+        rp->stream = c;
+        return 0;
     }
-    if (rp->status / 100 != 2) atomic_fetch_add(&gw->m.errors, 1);
-    atomic_fetch_add(&gw->m.tokens_in, (uint64_t)c.tok_in);
-    atomic_fetch_add(&gw->m.tokens_out, (uint64_t)c.tok_out);
-    atomic_fetch_add(&gw->m.cost_micros, (uint64_t)(c.cost * 1e6));
-    atomic_fetch_add(&gw->m.counterfactual_micros, (uint64_t)(c.cf_cost * 1e6));
-    observe_latency(&gw->m, latency);
-    cJSON_Delete(c.json);
-    slm_free(c.text);
-    slm_gw_snap_put(c.snap);
-    return rp->body ? 0 : SLM_ENOMEM;
+    int rc = 0;
+    finish(c);
+    if (!rp->body) rc = SLM_ENOMEM;
+    return rc;
+}
+
+void slm_gw_call_done(slm_gw_call *c, bool client_gone) {
+    if (!c) return;
+    c->client_gone = client_gone;
+    finish(c);
 }

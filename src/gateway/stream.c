@@ -1,0 +1,131 @@
+/*
+ * stream.c — a live stream, read through to the client.
+ *
+ * The HTTP front pulls bytes (slm_gw_call_pull) on the client connection's
+ * thread; each pull reads what the upstream has sent (client_stream in
+ * client.c: no thread, no buffer beyond curl's last chunk), so the gateway
+ * adds no buffering and a slow client slows the upstream. The bytes pass
+ * unchanged; on the side, complete SSE lines are looked at for accounting:
+ * usage (when the upstream includes it), the number of content events
+ * (the token count otherwise: slm serve and OpenAI send one token per
+ * event) and the answer text (for shadow comparisons, bounded).
+ *
+ * An upstream that breaks or stalls after the first byte cannot be replaced
+ * (the client already has part of an answer): the stream ends with one SSE
+ * error event in OpenAI's error shape, then [DONE], and finish() writes a
+ * ledger row with status 502 and the reason.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "gateway/proxy.h"
+#include "util/alloc.h"
+#include "util/json.h"
+
+#define ANSWER_MAX (256u << 10)   /* answer text kept for shadow comparisons */
+#define LINE_MAX_BYTES (1u << 20) /* longer SSE lines are not inspected       */
+
+static void answer_add(slm_gw_call *c, const char *s, size_t n) {
+    if (c->answer_len + n + 1 > ANSWER_MAX) return;
+    if (c->answer_len + n + 1 > c->answer_cap) {
+        size_t nc = c->answer_cap ? c->answer_cap : 1024;
+        while (nc < c->answer_len + n + 1) nc *= 2;
+        char *na = slm_realloc(c->answer, nc);
+        if (!na) return;
+        c->answer = na;
+        c->answer_cap = nc;
+    }
+    memcpy(c->answer + c->answer_len, s, n);
+    c->answer_len += n;
+    c->answer[c->answer_len] = 0;
+}
+
+/* One complete SSE line (without its newline). */
+static void on_line(slm_gw_call *c, const char *l, size_t n) {
+    if (n < 5 || strncmp(l, "data:", 5)) return;
+    l += 5;
+    n -= 5;
+    while (n && *l == ' ') { l++; n--; }
+    if (n == 6 && !strncmp(l, "[DONE]", 6)) { c->s_done = true; return; }
+    cJSON *ev = cJSON_ParseWithLength(l, n);
+    if (!ev) return;
+    const cJSON *u = cJSON_GetObjectItemCaseSensitive(ev, "usage");
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(u, "prompt_tokens");
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(u, "completion_tokens");
+    if (cJSON_IsNumber(a)) c->s_in = (long)a->valuedouble;
+    if (cJSON_IsNumber(b)) c->s_out = (long)b->valuedouble;
+    const cJSON *ch;
+    cJSON_ArrayForEach(ch, cJSON_GetObjectItemCaseSensitive(ev, "choices")) {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(ch, "delta"), "content");
+        if (!cJSON_IsString(t)) t = cJSON_GetObjectItemCaseSensitive(ch, "text");
+        if (!cJSON_IsString(t) || !t->valuestring[0]) continue;
+        c->s_chunks++;
+        const cJSON *idx = cJSON_GetObjectItemCaseSensitive(ch, "index");
+        if (!cJSON_IsNumber(idx) || idx->valuedouble == 0) answer_add(c, t->valuestring, strlen(t->valuestring));
+    }
+    cJSON_Delete(ev);
+}
+
+void slm_gw_stream_account(slm_gw_call *c, const char *p, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '\n') {
+            size_t len = c->line_len;
+            if (len && c->line[len - 1] == '\r') len--;
+            if (c->line) on_line(c, c->line, len);
+            c->line_len = 0;
+            continue;
+        }
+        if (c->line_len + 2 > c->line_cap) {
+            if (c->line_cap >= LINE_MAX_BYTES) continue;   /* too long to look at: skipped */
+            size_t nc = c->line_cap ? c->line_cap * 2 : 4096;
+            char *nl = slm_realloc(c->line, nc);
+            if (!nl) continue;
+            c->line = nl;
+            c->line_cap = nc;
+        }
+        c->line[c->line_len++] = p[i];
+        c->line[c->line_len] = 0;
+    }
+}
+
+/* The error event that ends a broken stream. */
+static void make_error_event(slm_gw_call *c, const char *why) {
+    snprintf(c->error, sizeof c->error, "upstream %.60s failed mid-stream: %.150s",
+             c->up_index >= 0 ? c->cfg->upstreams[c->up_index].name : "?", why);
+    slm_jw w = { 0 };
+    slm_jw_text(&w, "data: ", 6);
+    slm_jw_obj_open(&w);
+    slm_jw_key(&w, "error");
+    slm_jw_obj_open(&w);
+    slm_jw_key(&w, "message"); slm_jw_str(&w, c->error);
+    slm_jw_key(&w, "type"); slm_jw_str(&w, "upstream_error");
+    slm_jw_key(&w, "code"); slm_jw_str(&w, "stream_interrupted");
+    slm_jw_key(&w, "request_id"); slm_jw_str(&w, c->rp->request_id);
+    slm_jw_obj_close(&w);
+    slm_jw_obj_close(&w);
+    slm_jw_text(&w, "\n\ndata: [DONE]\n\n", 16);
+    c->s_pending = slm_jw_take(&w, &c->s_pending_len);
+    c->s_pending_pos = 0;
+}
+
+long slm_gw_call_pull(slm_gw_call *c, char *buf, size_t cap) {
+    if (c->s_pending) {   /* the error event, then the end */
+        if (c->s_pending_pos == c->s_pending_len) return 0;
+        size_t n = c->s_pending_len - c->s_pending_pos < cap ? c->s_pending_len - c->s_pending_pos : cap;
+        memcpy(buf, c->s_pending + c->s_pending_pos, n);
+        c->s_pending_pos += n;
+        return (long)n;
+    }
+    if (c->s_failed) return 0;   /* the event could not be built */
+    long n = slm_gw_stream_read(c->up, buf, cap);
+    if (n > 0) {
+        slm_gw_stream_account(c, buf, (size_t)n);
+        return n;
+    }
+    if (n == 0) return 0;
+    const char *why = "";
+    slm_gw_stream_fail(c->up, &why);
+    c->s_failed = true;
+    make_error_event(c, why);
+    return slm_gw_call_pull(c, buf, cap);
+}

@@ -1,0 +1,530 @@
+/*
+ * test_gateway_flow.c — `slm gateway` streaming, cascade and shadow traffic,
+ * end to end. Fake upstreams (libmicrohttpd, in this process) answer with a
+ * configurable text and token logprob, stream SSE chunks, and misbehave on
+ * command: 500 before the stream, a stall before the first byte, a break
+ * after some chunks. The gateway runs as a child process; libcurl is the
+ * client; the SQLite ledger is read back to check what was recorded.
+ */
+#include <criterion/criterion.h>
+#include <curl/curl.h>
+#include <math.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "helpers.h"
+
+/* ---- fake upstreams ------------------------------------------------------------ */
+
+enum { S_OK, S_500, S_STALL_FIRST, S_BREAK };
+
+typedef struct fake {
+    char name[32];
+    struct MHD_Daemon *d;
+    int port;
+    pthread_mutex_t mu;
+    char answer[512];               /* content of every answer                   */
+    double logprob;                 /* each token's logprob                      */
+    int stream_mode;                /* S_* for the next stream                   */
+    int n_chunks;                   /* chunks a stream sends                     */
+    int count;                      /* completion requests received              */
+    char last_body[8192];
+} fake;
+
+typedef struct fbody { char buf[8192]; size_t len; } fbody;
+
+typedef struct sse { fake *f; int i, n, mode; char answer[512]; } sse;
+
+static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max) {
+    sse *s = cls;
+    if (s->i == 0 && s->mode == S_STALL_FIRST) sleep(2);
+    if (s->i == s->n) {
+        s->i++;
+        return snprintf(buf, max, "data: [DONE]\n\n");
+    }
+    if (s->i > s->n) return MHD_CONTENT_READER_END_OF_STREAM;
+    if (s->mode == S_BREAK && s->i == 2) return MHD_CONTENT_READER_END_WITH_ERROR;
+    usleep(20000);
+    int k = snprintf(buf, max,
+                     "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,"
+                     "\"delta\":{\"content\":\"%s%d\"},\"finish_reason\":null}]}\n\n",
+                     s->i ? " w" : "w", s->i);
+    s->i++;
+    return k;
+}
+
+static void sse_free(void *cls) { free(cls); }
+
+static enum MHD_Result fake_req(void *cls, struct MHD_Connection *mc, const char *url, const char *method,
+                                const char *version, const char *up, size_t *up_size, void **st) {
+    fake *f = cls;
+    fbody *b = *st;
+    if (!b) { *st = calloc(1, sizeof *b); return MHD_YES; }
+    if (*up_size) {
+        size_t n = *up_size < sizeof b->buf - 1 - b->len ? *up_size : sizeof b->buf - 1 - b->len;
+        memcpy(b->buf + b->len, up, n);
+        b->len += n;
+        *up_size = 0;
+        return MHD_YES;
+    }
+    char out[4096];
+    int status = 200;
+    if (!strcmp(url, "/health")) {
+        snprintf(out, sizeof out, "{\"status\":\"ok\"}");
+    } else {
+        pthread_mutex_lock(&f->mu);
+        f->count++;
+        snprintf(f->last_body, sizeof f->last_body, "%s", b->buf);
+        int mode = f->stream_mode;
+        f->stream_mode = S_OK;
+        char answer[512];
+        snprintf(answer, sizeof answer, "%s", f->answer);
+        double lp = f->logprob;
+        int n_chunks = f->n_chunks;
+        pthread_mutex_unlock(&f->mu);
+        bool stream = strstr(b->buf, "\"stream\":true") != NULL;
+        if (mode == S_500) {
+            status = 500;
+            snprintf(out, sizeof out, "{\"error\":{\"message\":\"boom\",\"type\":\"server_error\"}}");
+        } else if (stream) {
+            sse *s = calloc(1, sizeof *s);
+            s->f = f;
+            s->n = n_chunks;
+            s->mode = mode;
+            struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 1024, sse_read, s, sse_free);
+            MHD_add_response_header(r, "Content-Type", "text/event-stream");
+            enum MHD_Result ok = MHD_queue_response(mc, 200, r);
+            MHD_destroy_response(r);
+            return ok;
+        } else {
+            bool want_lp = strstr(b->buf, "\"logprobs\":true") != NULL;
+            char lps[256] = "null";
+            if (want_lp)
+                snprintf(lps, sizeof lps, "{\"content\":[{\"token\":\"a\",\"logprob\":%g},{\"token\":\"b\",\"logprob\":%g}]}",
+                         lp, lp);
+            snprintf(out, sizeof out,
+                     "{\"id\":\"c1\",\"object\":\"chat.completion\",\"model\":\"%s\",\"choices\":[{\"index\":0,"
+                     "\"message\":{\"role\":\"assistant\",\"content\":\"%s\"},\"logprobs\":%s,\"finish_reason\":\"stop\"}],"
+                     "\"usage\":{\"prompt_tokens\":100,\"completion_tokens\":50,\"total_tokens\":150}}",
+                     f->name, answer, lps);
+        }
+    }
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(out), out, MHD_RESPMEM_MUST_COPY);
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    enum MHD_Result ok = MHD_queue_response(mc, (unsigned)status, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
+static void fake_done(void *cls, struct MHD_Connection *c, void **st, enum MHD_RequestTerminationCode t) {
+    free(*st);
+    *st = NULL;
+}
+
+static fake *fake_start(const char *name, const char *answer, double logprob) {
+    fake *f = calloc(1, sizeof *f);
+    snprintf(f->name, sizeof f->name, "%s", name);
+    snprintf(f->answer, sizeof f->answer, "%s", answer);
+    f->logprob = logprob;
+    f->n_chunks = 5;
+    pthread_mutex_init(&f->mu, NULL);
+    f->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL, 0, NULL,
+                            NULL, fake_req, f, MHD_OPTION_NOTIFY_COMPLETED, fake_done, f, MHD_OPTION_END);
+    cr_assert_not_null(f->d);
+    f->port = MHD_get_daemon_info(f->d, MHD_DAEMON_INFO_BIND_PORT)->port;
+    return f;
+}
+
+static void fake_set(fake *f, const char *answer, double logprob, int stream_mode) {
+    pthread_mutex_lock(&f->mu);
+    if (answer) snprintf(f->answer, sizeof f->answer, "%s", answer);
+    f->logprob = logprob;
+    f->stream_mode = stream_mode;
+    pthread_mutex_unlock(&f->mu);
+}
+
+static int fake_count(fake *f) {
+    pthread_mutex_lock(&f->mu);
+    int n = f->count;
+    pthread_mutex_unlock(&f->mu);
+    return n;
+}
+
+static void fake_stop(fake *f) {
+    MHD_stop_daemon(f->d);
+    pthread_mutex_destroy(&f->mu);
+    free(f);
+}
+
+/* ---- the gateway process ---------------------------------------------------------- */
+
+typedef struct gwp { pid_t pid; int port; char log[600]; char db[600]; } gwp;
+
+static gwp gw_start(const char *name, fake *loc, fake *front, const char *route) {
+    gwp g = { 0 };
+    char cfg[512];
+    snprintf(cfg, sizeof cfg, "%s.yaml", th_tmp(name));
+    snprintf(g.db, sizeof g.db, "%s.db", th_tmp(name));
+    unlink(g.db);
+    char yaml[4096];
+    snprintf(yaml, sizeof yaml,
+             "listen: {host: 127.0.0.1, port: 0}\n"
+             "health: {interval_ms: 100, timeout_ms: 500}\n"
+             "retry: {attempts: 0}\n"
+             "ledger: {sqlite: %s}\n"
+             "counterfactual_tier: frontier\n"
+             "tiers:\n"
+             "  - name: local\n    kind: local\n    cost_per_replica_hour: 3.6\n    upstreams:\n"
+             "      - {name: %s, url: 'http://127.0.0.1:%d', model: small, timeout_ms: 5000,"
+             " first_byte_timeout_ms: 800, stream_idle_timeout_ms: 800}\n"
+             "  - name: frontier\n    kind: frontier\n    price_in: 2\n    price_out: 10\n    upstreams:\n"
+             "      - {name: %s, url: 'http://127.0.0.1:%d/v1', model: big, timeout_ms: 5000}\n"
+             "routes:\n%s",
+             g.db, loc->name, loc->port, front->name, front->port, route);
+    cr_assert_eq(th_write_file(cfg, yaml, strlen(yaml)), 0);
+    snprintf(g.log, sizeof g.log, "%s.log", cfg);
+    g.pid = fork();
+    if (g.pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        FILE *so = freopen("/dev/null", "w", stdout);
+        (void)so;
+        FILE *lf = freopen(g.log, "w", stderr);
+        (void)lf;
+        execl(th_slm_bin(), th_slm_bin(), "gateway", "-c", cfg, (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 250 && !g.port; i++) {
+        usleep(20000);
+        char *log = th_read_file(g.log, NULL);
+        const char *p = log ? strstr(log, "listening on port ") : NULL;
+        if (p) g.port = atoi(p + 18);
+        if (log && strstr(log, "error")) cr_assert_fail("gateway failed: %s", log);
+        free(log);
+    }
+    cr_assert(g.port > 0, "the gateway did not start");
+    return g;
+}
+
+static void gw_stop(gwp *g) {
+    kill(g->pid, SIGTERM);
+    int st;
+    waitpid(g->pid, &st, 0);
+}
+
+typedef struct resp {
+    long status;
+    char body[16384]; size_t len;
+    char upstream[64], cascade[64];
+    int n_writes;                   /* body callbacks: > 1 shows pieces arrived apart */
+} resp;
+
+static size_t on_write(char *p, size_t s, size_t n, void *arg) {
+    resp *r = arg;
+    size_t k = s * n, room = sizeof r->body - 1 - r->len;
+    memcpy(r->body + r->len, p, k < room ? k : room);
+    r->len += k < room ? k : room;
+    r->body[r->len] = 0;
+    r->n_writes++;
+    return k;
+}
+
+static void header_value(const char *p, size_t k, const char *name, char *dst) {
+    size_t nl = strlen(name);
+    if (k <= nl || strncasecmp(p, name, nl)) return;
+    size_t m = k - nl;
+    while (m && (p[nl + m - 1] == '\r' || p[nl + m - 1] == '\n')) m--;
+    snprintf(dst, 64, "%.*s", (int)m, p + nl);
+}
+
+static size_t on_header(char *p, size_t s, size_t n, void *arg) {
+    resp *r = arg;
+    header_value(p, s * n, "X-SLM-Upstream: ", r->upstream);
+    header_value(p, s * n, "X-SLM-Cascade: ", r->cascade);
+    return s * n;
+}
+
+static resp post(int port, const char *body) {
+    resp r = { 0 };
+    CURL *h = curl_easy_init();
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/chat/completions", port);
+    struct curl_slist *hd = curl_slist_append(NULL, "Content-Type: application/json");
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &r);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &r);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 20L);
+    curl_easy_perform(h);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.status);
+    curl_slist_free_all(hd);
+    curl_easy_cleanup(h);
+    return r;
+}
+
+static resp get(int port, const char *path) {
+    resp r = { 0 };
+    CURL *h = curl_easy_init();
+    char url[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &r);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 10L);
+    curl_easy_perform(h);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.status);
+    curl_easy_cleanup(h);
+    return r;
+}
+
+static const char *chat(bool stream, const char *extra) {
+    static char b[4][2048];
+    static int k;
+    char *o = b[k++ & 3];
+    snprintf(o, 2048, "{\"model\":\"m\",\"stream\":%s,%s\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+             stream ? "true" : "false", extra ? extra : "");
+    return o;
+}
+
+static double sql_num(const char *db, const char *q) {
+    sqlite3 *h = NULL;
+    sqlite3_stmt *st = NULL;
+    double v = NAN;
+    if (sqlite3_open(db, &h) == SQLITE_OK && sqlite3_prepare_v2(h, q, -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_type(st, 0) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    return v;
+}
+
+static char *sql_text(const char *db, const char *q) {
+    sqlite3 *h = NULL;
+    sqlite3_stmt *st = NULL;
+    char *v = NULL;
+    if (sqlite3_open(db, &h) == SQLITE_OK && sqlite3_prepare_v2(h, q, -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+        v = strdup((const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    return v;
+}
+
+static void init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+TestSuite(gw_flow, .init = init);
+
+/* ---- streaming ---------------------------------------------------------------------- */
+
+Test(gw_flow, stream_passes_through_and_is_ledgered) {
+    fake *l = fake_start("loc", "x", -0.1), *f = fake_start("front", "y", -0.1);
+    gwp g = gw_start("stream", l, f, "  - {name: default, tiers: [local, frontier]}\n");
+    resp r = post(g.port, chat(true, NULL));
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_str_eq(r.upstream, "loc");
+    cr_assert(strstr(r.body, "\"content\":\"w0\"") && strstr(r.body, "\"content\":\" w4\""), "%s", r.body);
+    cr_assert(strstr(r.body, "data: [DONE]"), "%s", r.body);
+    cr_assert_gt(r.n_writes, 1, "the chunks arrived in one piece: buffered");
+    resp m = get(g.port, "/metrics");
+    /* the stream's row and counters are written when the connection closes */
+    for (int i = 0; i < 100 && !strstr(m.body, "slm_gw_streams_total 1"); i++) {
+        usleep(20000);
+        m = get(g.port, "/metrics");
+    }
+    cr_assert(strstr(m.body, "slm_gw_streams_total 1"), "%s", m.body);
+    cr_assert(strstr(m.body, "slm_gw_route_requests_total{route=\"default\",tier=\"local\"} 1"), "%s", m.body);
+    cr_assert(strstr(m.body, "slm_gw_route_latency_seconds_count{route=\"default\",tier=\"local\"} 1"), "%s", m.body);
+    gw_stop(&g);
+    cr_assert_eq(sql_num(g.db, "SELECT count(*) FROM ledger"), 1);
+    cr_assert_eq(sql_num(g.db, "SELECT status FROM ledger"), 200);
+    cr_assert_eq(sql_num(g.db, "SELECT tokens_out FROM ledger"), 5, "one token per content event");
+    fake_stop(l);
+    fake_stop(f);
+}
+
+Test(gw_flow, stream_falls_back_before_first_byte) {
+    fake *l = fake_start("loc", "x", -0.1), *f = fake_start("front", "y", -0.1);
+    gwp g = gw_start("stream_fb", l, f, "  - {name: default, tiers: [local, frontier]}\n");
+    fake_set(l, NULL, -0.1, S_500);
+    resp r = post(g.port, chat(true, NULL));
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_str_eq(r.upstream, "front", "a 500 before the stream falls back");
+    cr_assert(strstr(r.body, "[DONE]"));
+    fake_set(l, NULL, -0.1, S_STALL_FIRST);
+    r = post(g.port, chat(true, NULL));
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_str_eq(r.upstream, "front", "a stall before the first byte falls back");
+    gw_stop(&g);
+    fake_stop(l);
+    fake_stop(f);
+}
+
+Test(gw_flow, stream_broken_midway_ends_with_error_event) {
+    fake *l = fake_start("loc", "x", -0.1), *f = fake_start("front", "y", -0.1);
+    gwp g = gw_start("stream_break", l, f, "  - {name: default, tiers: [local, frontier]}\n");
+    fake_set(l, NULL, -0.1, S_BREAK);
+    resp r = post(g.port, chat(true, NULL));
+    cr_assert_eq(r.status, 200);
+    cr_assert(strstr(r.body, "\"content\":\"w0\""), "%s", r.body);
+    cr_assert(strstr(r.body, "\"code\":\"stream_interrupted\""), "no error event: %s", r.body);
+    cr_assert_eq(fake_count(f), 0, "a started stream cannot fall back");
+    gw_stop(&g);
+    cr_assert_eq(sql_num(g.db, "SELECT status FROM ledger"), 502);
+    char *e = sql_text(g.db, "SELECT error FROM ledger");
+    cr_assert(e && strstr(e, "mid-stream"), "%s", e ? e : "(null)");
+    free(e);
+    fake_stop(l);
+    fake_stop(f);
+}
+
+/* ---- cascade ------------------------------------------------------------------------ */
+
+Test(gw_flow, cascade_accepts_confident_local_answers) {
+    fake *l = fake_start("loc", "local says hi", -0.2), *f = fake_start("front", "frontier says hi", -0.1);
+    gwp g = gw_start("cascade_ok", l, f,
+                     "  - name: default\n    tiers: [local, frontier]\n"
+                     "    cascade: {min_mean_logprob: -1.0, json: true, refusal: ['I (cannot|can.t) help']}\n");
+    resp r = post(g.port, chat(false, NULL));
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_str_eq(r.upstream, "loc");
+    cr_assert_str_eq(r.cascade, "accepted");
+    cr_assert(strstr(l->last_body, "\"logprobs\":true"), "the gateway asks for logprobs: %s", l->last_body);
+    cr_assert_null(strstr(r.body, "\"content\":[{"), "logprobs the client did not ask for are removed: %s", r.body);
+    cr_assert_eq(fake_count(f), 0);
+    gw_stop(&g);
+    char *c = sql_text(g.db, "SELECT cascade FROM ledger");
+    cr_assert(c && !strcmp(c, "accepted"), "%s", c ? c : "(null)");
+    free(c);
+    fake_stop(l);
+    fake_stop(f);
+}
+
+Test(gw_flow, cascade_escalates_on_each_check) {
+    fake *l = fake_start("loc", "x", -0.2), *f = fake_start("front", "{\\\"a\\\":1}", -0.1);
+    gwp g = gw_start("cascade_esc", l, f,
+                     "  - name: default\n    tiers: [local, frontier]\n"
+                     "    cascade: {min_mean_logprob: -1.0, json: true, refusal: ['I (cannot|can.t) help']}\n");
+    fake_set(l, "unsure answer", -2.5, S_OK);
+    resp r = post(g.port, chat(false, NULL));
+    cr_assert_str_eq(r.upstream, "front", "%s", r.body);
+    cr_assert_str_eq(r.cascade, "escalated:low_logprob");
+    cr_assert_null(strstr(f->last_body, "\"logprobs\""), "the frontier gets the client's request: %s", f->last_body);
+    fake_set(l, "not json at all", -0.1, S_OK);
+    r = post(g.port, chat(false, "\"response_format\":{\"type\":\"json_object\"},"));
+    cr_assert_str_eq(r.cascade, "escalated:invalid_json", "%s", r.body);
+    cr_assert_str_eq(r.upstream, "front");
+    fake_set(l, "Sorry, I can't help with that.", -0.1, S_OK);
+    r = post(g.port, chat(false, NULL));
+    cr_assert_str_eq(r.cascade, "escalated:refusal", "%s", r.body);
+    fake_set(l, "{\\\"ok\\\":true}", -0.1, S_OK);
+    r = post(g.port, chat(false, "\"response_format\":{\"type\":\"json_object\"},"));
+    cr_assert_str_eq(r.cascade, "accepted", "%s", r.body);
+    cr_assert_str_eq(r.upstream, "loc");
+    gw_stop(&g);
+    cr_assert_eq(sql_num(g.db, "SELECT count(*) FROM ledger WHERE cascade LIKE 'escalated:%'"), 3);
+    cr_assert_eq(sql_num(g.db, "SELECT count(*) FROM ledger WHERE tier='frontier'"), 3);
+    fake_stop(l);
+    fake_stop(f);
+}
+
+Test(gw_flow, cascade_keeps_private_data_local) {
+    fake *l = fake_start("loc", "unsure", -3.0), *f = fake_start("front", "y", -0.1);
+    gwp g = gw_start("cascade_pd", l, f,
+                     "  - name: default\n    tiers: [local, frontier]\n    private_data: local_only\n"
+                     "    cascade: {min_mean_logprob: -1.0}\n");
+    resp r = post(g.port, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"mail jane.doe@example.com\"}]}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_str_eq(r.upstream, "loc");
+    cr_assert_str_eq(r.cascade, "kept_local:low_logprob");
+    cr_assert_eq(fake_count(f), 0, "private data reached the frontier");
+    gw_stop(&g);
+    fake_stop(l);
+    fake_stop(f);
+}
+
+/* ---- shadow ------------------------------------------------------------------------- */
+
+Test(gw_flow, shadow_copies_and_scores_agreement) {
+    fake *l = fake_start("loc", "{\\\"label\\\":\\\"spam\\\",\\\"score\\\":1}", -0.1);
+    fake *f = fake_start("front", "{\\\"label\\\":\\\"spam\\\",\\\"score\\\":2}", -0.1);
+    gwp g = gw_start("shadow", l, f, "  - {name: default, tiers: [local], shadow: {tier: frontier, sample: 1.0}}\n");
+    for (int i = 0; i < 3; i++) {
+        resp r = post(g.port, chat(false, NULL));
+        cr_assert_eq(r.status, 200, "%s", r.body);
+        cr_assert_str_eq(r.upstream, "loc");
+    }
+    resp r = post(g.port, chat(true, NULL));   /* a stream is shadowed with its assembled text */
+    cr_assert_eq(r.status, 200);
+    gw_stop(&g);   /* drains the shadow queue */
+    cr_assert_eq(fake_count(f), 4, "every sampled request reached the candidate");
+    cr_assert_eq(sql_num(g.db, "SELECT count(*) FROM shadow"), 4);
+    cr_assert_eq(sql_num(g.db, "SELECT count(*) FROM shadow WHERE candidate_tier='frontier' AND error IS NULL"), 4);
+    cr_assert_float_eq(sql_num(g.db, "SELECT exact FROM shadow WHERE id=1"), 0.0, 1e-9);
+    cr_assert_float_eq(sql_num(g.db, "SELECT json_fields FROM shadow WHERE id=1"), 0.5, 1e-9, "label agrees, score not");
+    cr_assert(sql_num(g.db, "SELECT cost FROM shadow WHERE id=1") > 0, "the shadow's frontier cost is recorded");
+    cr_assert_eq(sql_num(g.db, "SELECT count(*) FROM ledger"), 4, "shadow calls are not client requests");
+    fake_stop(l);
+    fake_stop(f);
+}
+
+Test(gw_flow, shadow_never_sends_private_data_out) {
+    fake *l = fake_start("loc", "ok", -0.1), *f = fake_start("front", "ok", -0.1);
+    gwp g = gw_start("shadow_pd", l, f,
+                     "  - {name: default, tiers: [local], private_data: local_only,"
+                     " shadow: {tier: frontier, sample: 1.0}}\n");
+    resp r = post(g.port, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"card 4111 1111 1111 1111\"}]}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    r = post(g.port, chat(false, NULL));
+    cr_assert_eq(r.status, 200);
+    gw_stop(&g);
+    cr_assert_eq(fake_count(f), 1, "only the request without private data is shadowed");
+    cr_assert_null(strstr(f->last_body, "4111"), "%s", f->last_body);
+    fake_stop(l);
+    fake_stop(f);
+}
+
+Test(gw_flow, sample_zero_sends_nothing) {
+    fake *l = fake_start("loc", "ok", -0.1), *f = fake_start("front", "ok", -0.1);
+    gwp g = gw_start("shadow0", l, f, "  - {name: default, tiers: [local], shadow: {tier: frontier, sample: 0}}\n");
+    for (int i = 0; i < 3; i++) cr_assert_eq(post(g.port, chat(false, NULL)).status, 200);
+    gw_stop(&g);
+    cr_assert_eq(fake_count(f), 0);
+    fake_stop(l);
+    fake_stop(f);
+}
+
+Test(gw_flow, config_errors_name_the_line) {
+    const char *bad[] = {
+        "  - name: r\n    tiers: [local]\n    cascade: {min_mean_logprob: -1}\n",            /* nowhere to escalate */
+        "  - name: r\n    tiers: [local, frontier]\n    cascade: {}\n",                        /* no check */
+        "  - name: r\n    tiers: [local, frontier]\n    cascade: {refusal: ['(']}\n",         /* bad regex */
+        "  - name: r\n    tiers: [local]\n    shadow: {tier: nope}\n",                         /* unknown tier */
+        "  - name: r\n    tiers: [local]\n    shadow: {tier: frontier, sample: 2}\n",          /* out of range */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char yaml[2048], path[600], cmd[1400];
+        snprintf(yaml, sizeof yaml,
+                 "tiers:\n  - name: local\n    kind: local\n    upstreams: [{name: a, url: 'http://127.0.0.1:1'}]\n"
+                 "  - name: frontier\n    kind: frontier\n    upstreams: [{name: b, url: 'http://127.0.0.1:2'}]\n"
+                 "routes:\n%s", bad[i]);
+        snprintf(path, sizeof path, "%s", th_tmp("bad.yaml"));
+        cr_assert_eq(th_write_file(path, yaml, strlen(yaml)), 0);
+        snprintf(cmd, sizeof cmd, "%s gateway --check %s 2>&1", th_slm_bin(), path);
+        char *out = NULL;
+        int st = th_run(cmd, &out);
+        cr_assert_neq(st, 0, "case %zu accepted", i);
+        cr_assert(out && strstr(out, "bad.yaml:"), "case %zu: %s", i, out ? out : "");
+        free(out);
+    }
+}
