@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "convert/rope_freqs.h"
 #include "gguf/gguf_write.h"
 #include "kernels/types.h"
 #include "util/alloc.h"
@@ -104,16 +105,7 @@ static int add_llama3_rope_freqs(synth *s, int32_t head_dim, float base) {
     int32_t half = head_dim / 2;
     float *f = slm_malloc((size_t)half * sizeof *f);
     if (!f || keep(s, f)) { slm_free(f); return cli_fail("out of memory"); }
-    const double factor = 32, low = 1, high = 4, old_ctx = 8192;
-    for (int32_t i = 0; i < half; i++) {
-        double freq = 1.0 / pow(base, 2.0 * i / head_dim), wavelen = 2 * M_PI / freq;
-        if (wavelen < old_ctx / high) f[i] = 1.0f;
-        else if (wavelen > old_ctx / low) f[i] = (float)factor;
-        else {
-            double smooth = (old_ctx / wavelen - low) / (high - low);
-            f[i] = (float)(1.0 / ((1 - smooth) / factor + smooth));
-        }
-    }
+    slm_rope_llama3_factors(f, head_dim, base, 32, 1, 4, 8192);   /* Llama 3.2's settings */
     int64_t ne[1] = { half };
     if (slm_gguf_add_tensor(s->w, "rope_freqs.weight", SLM_TYPE_F32, 1, ne, f, (uint64_t)half * 4))
         return cli_fail("cannot add rope_freqs.weight");
