@@ -42,6 +42,11 @@ static float *fbuf(size_t a, size_t b, int *bad) {
 int32_t slm_ctx_n_ctx(const slm_ctx *c) { return c->n_ctx; }
 int32_t slm_ctx_n_seq(const slm_ctx *c) { return c->n_seq; }
 
+void slm_ctx_set_matmul_observer(slm_ctx *c, slm_matmul_observer fn, void *ud) {
+    c->observer = fn;
+    c->observer_ud = ud;
+}
+
 int slm_ctx_new(slm_model *m, const slm_ctx_params *params, slm_ctx **out, slm_err *err) {
     *out = NULL;
     if (m->vocab_only) return slm_err_set(err, SLM_EINVAL, "model was loaded vocabulary-only");

@@ -9,6 +9,11 @@
 #include "model/model.h"
 #include "util/pool.h"
 
+/* Called before each weight matrix product with the weight and its input:
+ * x holds n_tokens rows of w->ne0 floats (e.g. `slm imatrix` accumulates
+ * per-column mean squares). Runs on the thread calling slm_decode*. */
+typedef void (*slm_matmul_observer)(void *ud, const slm_mat *w, const float *x, int32_t n_tokens);
+
 struct slm_ctx {
     slm_model *model;
     slm_pool  *pool;
@@ -21,6 +26,11 @@ struct slm_ctx {
     float *rope_cos, *rope_sin;     /* [n_batch][n_rot/2]                          */
     float *scores;                  /* [n_threads][n_ctx]                          */
     void  *wbuf;                    /* activations converted for vec_dot           */
+    slm_matmul_observer observer;   /* NULL: none (see above)                      */
+    void  *observer_ud;             /* passed to observer                          */
 };
+
+/* Installs (fn != NULL) or removes (fn == NULL) the matmul observer. */
+void slm_ctx_set_matmul_observer(slm_ctx *c, slm_matmul_observer fn, void *ud);
 
 #endif

@@ -31,6 +31,7 @@ static void embed(const slm_model *m, const int32_t *tokens, int32_t n, float *x
 }
 
 static void matmul(slm_ctx *c, const slm_mat *w, const float *x, int32_t n, float *y, int64_t y_stride) {
+    if (c->observer) c->observer(c->observer_ud, w, x, n);
     slm_matmul(c->pool, w->type, w->data, w->row_bytes, w->ne1, w->ne0, x, n, y, y_stride, c->wbuf);
 }
 

@@ -47,6 +47,7 @@ typedef struct slm_quantize_stats {
     uint64_t bytes_in, bytes_out;   /* tensor data only                           */
     int64_t  n_tensors, n_quantized;
     double   seconds;
+    uint64_t n_elements;            /* weights in all tensors (bits per weight)   */
 } slm_quantize_stats;
 
 slm_quantize_params slm_quantize_default_params(void);
