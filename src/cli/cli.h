@@ -16,9 +16,16 @@ int cmd_info(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_gateway(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
+int cmd_imatrix(int argc, char **argv);
+int cmd_perplexity(int argc, char **argv);
+int cmd_kld(int argc, char **argv);
+int cmd_quant_report(int argc, char **argv);
 
 /* Prints "slm: error: …" (one line) to stderr; returns 1. */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
