@@ -108,10 +108,10 @@ static float *gauss_rows(uint64_t seed) {
  * and BF16: half an ulp of 11 and 8 significant bits. */
 static const struct { int32_t type; double bound; } BOUNDS[] = {
     { SLM_TYPE_Q4_0, 0.105 },  /* measured 0.081 (ggml's round to nearest: 0.086) */
-    { SLM_TYPE_Q4_1, 0.095 },  /* 0.069 (0.078)                                  */
+    { SLM_TYPE_Q4_1, 0.095 },  /* 0.070 (0.078)                                  */
     { SLM_TYPE_Q5_0, 0.052 },  /* 0.040 (0.043)                                  */
     { SLM_TYPE_Q5_1, 0.046 },  /* 0.034 (0.038)                                  */
-    { SLM_TYPE_Q8_0, 0.0068 }, /* 0.0049 (0.0053)                                */
+    { SLM_TYPE_Q8_0, 0.0068 }, /* 0.0051 (0.0053)                                */
     { SLM_TYPE_Q2_K, 0.32 },   /* 0.259                                          */
     { SLM_TYPE_Q3_K, 0.18 },   /* 0.143                                          */
     { SLM_TYPE_Q4_K, 0.087 },  /* 0.069                                          */

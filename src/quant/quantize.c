@@ -12,7 +12,8 @@
  * chunk, dequantize a row to F32 with the type's to_float and quantize it
  * with the weighted quantizer (qweighted.h) into the chunk's output
  * buffer, which is then appended to the file. Memory is one chunk of
- * output plus one row of floats per thread, whatever the model's size.
+ * output plus one row of floats per thread, whatever the model's size;
+ * the input's pages are released from the process as each tensor is done.
  *
  * The file: the GGUF writer writes the header and metadata (every input
  * key copied, general.file_type and general.quantization_version set,
@@ -34,6 +35,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "gguf/gguf.h"
@@ -163,7 +165,7 @@ static int make_plan(job *j, slm_err *err) {
         const slm_gguf_tensor *t = tp->t;
         tp->nrows = n_rows_of(t);
         tp->to_type = t->type;
-        if (slm_mix_quantizable(tp->name, t->n_dims))
+        if (slm_mix_quantizable(tp->name, t->n_dims) && t->ne[0] > 0 && tp->nrows > 0)
             tp->to_type = slm_mix_tensor_type(j->p->ftype, &mm, tp->name, t->ne[0], NULL);
         tp->convert = tp->to_type != t->type;
         tp->nbytes = tp->convert ? (uint64_t)slm_row_size(tp->to_type, t->ne[0]) * (uint64_t)tp->nrows : t->nbytes;
@@ -229,12 +231,22 @@ static int write_pad(FILE *f, uint64_t n, uint64_t align) {
     return 0;
 }
 
+/* The input is mmapped: once a tensor is done, its pages are dropped from
+ * this process (they stay in the page cache), so the resident size stays
+ * at one tensor's worth of input whatever the model's size. */
+static void release_input(const slm_gguf_tensor *t) {
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = ((uintptr_t)t->data + page - 1) / page * page, hi = ((uintptr_t)t->data + t->nbytes) / page * page;
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
 /* Writes tensor tp's data (converted as planned) at the file's position. */
 static int write_tensor(job *j, tplan *tp, FILE *f, const char *out_path, slm_progress *pr, uint64_t *done_in,
                         slm_err *err) {
     const slm_gguf_tensor *t = tp->t;
     if (!tp->convert) {
-        if (fwrite_all(f, t->data, (size_t)t->nbytes)) goto io;
+        if (fwrite_all(f, t->data, (size_t)t->nbytes))
+            return slm_err_set(err, SLM_EIO, "cannot write '%s': %s", out_path, strerror(errno));
         *done_in += t->nbytes;
         if (j->p->progress) slm_progress_set(pr, (int64_t)(*done_in >> 20));
         return 0;
@@ -280,8 +292,6 @@ done:
     slm_free(c.scratch);
     slm_free(c.bad);
     return rc;
-io:
-    return slm_err_set(err, SLM_EIO, "cannot write '%s': %s", out_path, strerror(errno));
 }
 
 /* ---- the file ----------------------------------------------------------- */
@@ -334,6 +344,7 @@ static int write_tensors(job *j, const char *tmp, const char *out_path, slm_quan
         tplan *tp = &j->plan[i];
         if (j->p->progress) slm_progress_label(&pr, tp->name);
         rc = write_tensor(j, tp, f, out_path, &pr, &done_in, err);
+        release_input(tp->t);
         if (!rc && write_pad(f, tp->nbytes, j->alignment)) rc = slm_err_set(err, SLM_EIO, "cannot write '%s': %s", out_path, strerror(errno));
         if (rc) break;
         st->bytes_in += tp->t->nbytes;

@@ -84,47 +84,49 @@ static float trial_frac(const kformat *f, int t) {
 
 /* ---- stage 1 ------------------------------------------------------------ */
 
-static float fit_scale(const kformat *f, int n, const float *x, const float *w, int8_t *L) {
-    float amax = 0.0f, vmax = 0.0f;
+/* slm_qw_trial with the sub-block length as a constant (16 or 32), which
+ * is what lets -O2 vectorize its loops. */
+static inline void ktrial(int n, const float *x, const float *w, const float *wx, float is, float off, float lo,
+                          float hi, float *T, float s[3]) {
+    if (n == 32) slm_qw_trial(32, x, w, wx, is, off, lo, hi, T, s);
+    else slm_qw_trial(16, x, w, wx, is, off, lo, hi, T, s);
+}
+
+/* x ~ s*q over n elements; writes the quants to L and returns s (0 with L
+ * all 0 for an all-zero input). wx = w*x. */
+static float fit_scale(const kformat *f, int n, const float *x, const float *w, const float *wx, int8_t *L) {
+    float amax = 0.0f, vmax = 0.0f, lo = (float)f->qlo, hi = (float)f->qhi;
     for (int i = 0; i < n; i++)
         if (fabsf(x[i]) > amax) { amax = fabsf(x[i]); vmax = x[i]; }
     for (int i = 0; i < n; i++) L[i] = 0;
     if (amax < 1e-30f) return 0.0f;
-    float best_num = 0.0f, best_den = 1.0f, best_s = 0.0f;
-    int8_t T[32];
+    float best_num = 0.0f, best_den = 1.0f, best_s = 0.0f, sm[3], T[32], B[32];
     for (int side = 0; side < 2; side++) {
-        float end = side == 0 ? (float)f->qlo : (float)f->qhi;
+        float end = side == 0 ? lo : hi;
         for (int t = 0; t < f->n_trial; t++) {
-            float is = end * trial_frac(f, t) / vmax, sxl = 0.0f, sll = 0.0f;
-            for (int i = 0; i < n; i++) {
-                T[i] = (int8_t)slm_round_clamp(is * x[i], f->qlo, f->qhi);
-                sxl += w[i] * x[i] * (float)T[i];
-                sll += w[i] * (float)(T[i] * T[i]);
-            }
+            ktrial(n, x, w, wx, end * trial_frac(f, t) / vmax, 0.0f, lo, hi, T, sm);
+            float sxl = sm[2], sll = sm[1];
             if (sll > 0.0f && sxl * sxl * best_den > best_num * best_num * sll) {
                 best_num = sxl;
                 best_den = sll;
                 best_s = sxl / sll;
-                memcpy(L, T, (size_t)n);
+                memcpy(B, T, (size_t)n * sizeof(float));
             }
         }
     }
     if (best_s == 0.0f) return 0.0f;   /* L is still all zero */
     for (int it = 0; it < N_POLISH; it++) {
-        float inv = 1.0f / best_s, sxl = 0.0f, sll = 0.0f;
-        bool changed = false;
-        for (int i = 0; i < n; i++) {
-            T[i] = (int8_t)slm_round_clamp(x[i] * inv, f->qlo, f->qhi);
-            changed |= T[i] != L[i];
-            sxl += w[i] * x[i] * (float)T[i];
-            sll += w[i] * (float)(T[i] * T[i]);
-        }
-        if (!changed || !(sll > 0.0f) || !(sxl * sxl * best_den > best_num * best_num * sll)) break;
+        ktrial(n, x, w, wx, 1.0f / best_s, 0.0f, lo, hi, T, sm);
+        float sxl = sm[2], sll = sm[1];
+        if (!memcmp(T, B, (size_t)n * sizeof(float)) || !(sll > 0.0f) ||
+            !(sxl * sxl * best_den > best_num * best_num * sll))
+            break;
         best_num = sxl;
         best_den = sll;
         best_s = sxl / sll;
-        memcpy(L, T, (size_t)n);
+        memcpy(B, T, (size_t)n * sizeof(float));
     }
+    for (int i = 0; i < n; i++) L[i] = (int8_t)B[i];
     return best_s;
 }
 
@@ -153,78 +155,77 @@ static float solve_affine(float sw, float sx, float sxx, float sl, float sll, fl
     return err > 0.0f ? err : 0.0f;
 }
 
-static float fit_affine(const kformat *f, int n, const float *x, const float *w, int8_t *L, float *bout) {
-    const int qmax = f->qhi;
+/* x ~ s*q + b, q in [0, qmax], s >= 0, b <= 0. Writes quants to L and b to
+ * *bout, returns s. A constant block gets s = 0 and b = min(x, 0). */
+static float fit_affine(const kformat *f, int n, const float *x, const float *w, const float *wx, int8_t *L,
+                        float *bout) {
+    const float qmax = (float)f->qhi;
     float xmin = x[0], xmax = x[0], sw = 0.0f, sx = 0.0f, sxx = 0.0f;
     for (int i = 0; i < n; i++) {
         xmin = fminf(xmin, x[i]);
         xmax = fmaxf(xmax, x[i]);
         sw += w[i];
-        sx += w[i] * x[i];
-        sxx += w[i] * x[i] * x[i];
+        sx += wx[i];
+        sxx += wx[i] * x[i];
     }
     float lo = xmin < 0.0f ? xmin : 0.0f;
     for (int i = 0; i < n; i++) L[i] = 0;
     *bout = lo;
     if (!(xmax - lo > 1e-30f)) return 0.0f;
-    float best_err = INFINITY, best_s = 0.0f, best_b = lo;
+    float best_err = INFINITY, best_s = 0.0f, best_b = lo, sm[3], T[32], B[32];
     float b_floor = lo - B_FLOOR * (xmax - lo);   /* see solve_affine */
-    int8_t T[32];
     for (int o = 0; o < f->n_anchor; o++) {
         float anchor = lo + (xmax - lo) * ANCHOR_STEP * (float)o;
         for (int t = 0; t < f->n_trial; t++) {
-            float is = (float)qmax * trial_frac(f, t) / (xmax - anchor), sl = 0.0f, sll = 0.0f, sxl = 0.0f;
-            for (int i = 0; i < n; i++) {
-                int l = slm_round_clamp(is * (x[i] - anchor), 0, qmax);
-                T[i] = (int8_t)l;
-                sl += w[i] * (float)l;
-                sll += w[i] * (float)(l * l);
-                sxl += w[i] * x[i] * (float)l;
-            }
-            float s, b, err = solve_affine(sw, sx, sxx, sl, sll, sxl, b_floor, &s, &b);
+            ktrial(n, x, w, wx, qmax * trial_frac(f, t) / (xmax - anchor), anchor, 0.0f, qmax, T, sm);
+            float s, b, err = solve_affine(sw, sx, sxx, sm[0], sm[1], sm[2], b_floor, &s, &b);
             if (err >= 0.0f && err < best_err) {
                 best_err = err;
                 best_s = s;
                 best_b = b;
-                memcpy(L, T, (size_t)n);
+                memcpy(B, T, (size_t)n * sizeof(float));
             }
         }
     }
     if (best_s == 0.0f) return 0.0f;
     for (int it = 0; it < N_POLISH; it++) {
-        float inv = 1.0f / best_s, sl = 0.0f, sll = 0.0f, sxl = 0.0f;
-        bool changed = false;
-        for (int i = 0; i < n; i++) {
-            int l = slm_round_clamp((x[i] - best_b) * inv, 0, qmax);
-            changed |= l != L[i];
-            T[i] = (int8_t)l;
-            sl += w[i] * (float)l;
-            sll += w[i] * (float)(l * l);
-            sxl += w[i] * x[i] * (float)l;
-        }
-        float s, b, err = changed ? solve_affine(sw, sx, sxx, sl, sll, sxl, b_floor, &s, &b) : -1.0f;
+        ktrial(n, x, w, wx, 1.0f / best_s, best_b, 0.0f, qmax, T, sm);
+        float s, b, err = memcmp(T, B, (size_t)n * sizeof(float))
+                              ? solve_affine(sw, sx, sxx, sm[0], sm[1], sm[2], b_floor, &s, &b) : -1.0f;
         if (!(err >= 0.0f && err < best_err)) break;
         best_err = err;
         best_s = s;
         best_b = b;
-        memcpy(L, T, (size_t)n);
+        memcpy(B, T, (size_t)n * sizeof(float));
     }
+    for (int i = 0; i < n; i++) L[i] = (int8_t)B[i];
     *bout = best_b;
     return best_s;
 }
 
 /* ---- stages 2 and 3 ----------------------------------------------------- */
 
-static float requant_sub(const kformat *f, const float *x, const float *w, float d, float dmin, int sc, int m,
-                         int8_t *L) {
-    float dl = d * (float)sc, ml = dmin * (float)m, err = 0.0f;
-    float idl = dl != 0.0f ? 1.0f / dl : 0.0f;
-    for (int i = 0; i < f->sublen; i++) {
-        L[i] = (int8_t)slm_round_clamp((x[i] + ml) * idl, f->qlo, f->qhi);
-        float e = dl * (float)L[i] - ml - x[i];
-        err += w[i] * e * e;
+/* Rounds n quants for scale dl and min ml into T (as floats) and returns
+ * the weighted error, computing y as the dequantizer does. */
+static inline float requant_n(int n, const float *restrict x, const float *restrict w, float dl, float ml, float lo,
+                              float hi, float *restrict T) {
+    float idl = dl != 0.0f ? 1.0f / dl : 0.0f, e4[4] = { 0 };
+    for (int i = 0; i < n; i++) T[i] = slm_qw_round((x[i] + ml) * idl, lo, hi);
+    for (int i = 0; i < n; i += 4) {
+        for (int k = 0; k < 4; k++) {
+            float e = dl * T[i + k] - ml - x[i + k];
+            e4[k] += w[i + k] * e * e;
+        }
     }
-    return err;
+    return (e4[0] + e4[1]) + (e4[2] + e4[3]);
+}
+
+/* One sub-block with integer scale sc (and min m): quants into T, returns
+ * the weighted error (vectorized like ktrial). */
+static float requant_sub(const kformat *f, const float *x, const float *w, float d, float dmin, int sc, int m,
+                         float *T) {
+    float dl = d * (float)sc, ml = dmin * (float)m, lo = (float)f->qlo, hi = (float)f->qhi;
+    return f->sublen == 32 ? requant_n(32, x, w, dl, ml, lo, hi, T) : requant_n(16, x, w, dl, ml, lo, hi, T);
 }
 
 static float pick_ints(const kformat *f, const float *x, const float *w, float d, float dmin, float s, float mn,
@@ -232,8 +233,7 @@ static float pick_ints(const kformat *f, const float *x, const float *w, float d
     int sc0 = d != 0.0f ? floor_clamp(s / d, f->sclo, f->schi) : 0;
     int m0 = f->has_min && dmin != 0.0f ? floor_clamp(mn / dmin, 0, f->schi) : 0;
     int n_m = f->has_min ? 2 : 1;
-    float best = INFINITY;
-    int8_t T[32];
+    float best = INFINITY, T[32], B[32];
     for (int a = 0; a < 2; a++) {
         int sc = clampi(sc0 + a, f->sclo, f->schi);
         for (int c = 0; c < n_m; c++) {
@@ -243,10 +243,11 @@ static float pick_ints(const kformat *f, const float *x, const float *w, float d
                 best = err;
                 *sc_out = sc;
                 *m_out = m;
-                memcpy(L, T, (size_t)f->sublen);
+                memcpy(B, T, (size_t)f->sublen * sizeof(float));
             }
         }
     }
+    for (int i = 0; i < f->sublen; i++) L[i] = (int8_t)B[i];
     return best;
 }
 
@@ -289,24 +290,26 @@ static float pick_all(const kformat *f, const float *x, const float *w, const fl
     return err;
 }
 
-/* One super-block; w0 are the caller's weights (QK_K of them). */
+/* One super-block; w0 are the caller's weights (QK_K of them), NULL for
+ * uniform ones. */
 static void kq_search_w(const kformat *f, const float *x, const float *w0, kblock *r) {
-    float w[QK_K], s[16], mn[16];
+    float w[QK_K], wx[QK_K], s[16], mn[16];
     for (int j = 0; j < f->nsub; j++) { /* an all-zero sub-block falls back to uniform weights */
         int off = j * f->sublen;
         float sum = 0.0f;
-        for (int i = 0; i < f->sublen; i++) sum += w0[off + i];
+        for (int i = 0; w0 && i < f->sublen; i++) sum += w0[off + i];
         for (int i = 0; i < f->sublen; i++) w[off + i] = sum > 0.0f ? w0[off + i] : 1.0f;
     }
+    for (int i = 0; i < QK_K; i++) wx[i] = w[i] * x[i];
     memset(r, 0, sizeof *r);
     for (int j = 0; j < f->nsub; j++) {
         int off = j * f->sublen;
         if (f->has_min) {
             float b;
-            s[j] = fit_affine(f, f->sublen, x + off, w + off, r->L + off, &b);
+            s[j] = fit_affine(f, f->sublen, x + off, w + off, wx + off, r->L + off, &b);
             mn[j] = -b;
         } else {
-            s[j] = fit_scale(f, f->sublen, x + off, w + off, r->L + off);
+            s[j] = fit_scale(f, f->sublen, x + off, w + off, wx + off, r->L + off);
             mn[j] = 0.0f;
         }
     }
@@ -424,8 +427,8 @@ bool slm_quant_row_k_w(int32_t type, const float *x, void *y, int64_t n, const f
         if (KFORMATS[i].type == type) f = &KFORMATS[i];
     if (!f || n % QK_K) return false;
     kblock r;
-    for (int64_t i = 0; i < n / QK_K; i++, x += QK_K, w += QK_K) {
-        kq_search_w(f, x, w, &r);
+    for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
+        kq_search_w(f, x, w ? w + i * QK_K : NULL, &r);
         switch (type) {
         case SLM_TYPE_Q2_K: pack_q2_K(&r, (block_q2_K *)y + i); break;
         case SLM_TYPE_Q3_K: pack_q3_K(&r, (block_q3_K *)y + i); break;
