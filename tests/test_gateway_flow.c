@@ -338,7 +338,8 @@ Test(gw_flow, stream_passes_through_and_is_ledgered) {
     cr_assert_gt(r.n_writes, 1, "the chunks arrived in one piece: buffered");
     resp m = get(g.port, "/metrics");
     /* the stream's row and counters are written when the connection closes */
-    for (int i = 0; i < 100 && !strstr(m.body, "slm_gw_streams_total 1"); i++) {
+    const char *last = "slm_gw_route_latency_seconds_count{route=\"default\",tier=\"local\"} 1";
+    for (int i = 0; i < 100 && !strstr(m.body, last); i++) {
         usleep(20000);
         m = get(g.port, "/metrics");
     }
