@@ -161,6 +161,35 @@ Test(model, threads_do_not_change_results) {
     slm_model_free(m);
 }
 
+/* Resident weights (the default: copied to anonymous huge-page memory) and
+ * weights read from the file mapping give the same logits bit for bit, with
+ * one copy and with several loader threads (slices split across tensors). */
+Test(model, resident_weights_equal_mapped) {
+    const char *p = th_synth("llama", "q4_k", "--dim 256 --layers 2 --heads 4 --kv-heads 2 --ff 512 --vocab-size 300");
+    slm_model *mm = NULL, *mr = NULL, *m3 = NULL;
+    slm_err err = { 0 };
+    slm_model_params mp = slm_model_default_params();
+    cr_assert_eq(mp.weights, SLM_WEIGHTS_RESIDENT, "resident is the default");
+    mp.weights = SLM_WEIGHTS_MMAP;
+    cr_assert_eq(slm_model_load(p, &mp, &mm, &err), 0, "%s", err.msg);
+    mp.weights = SLM_WEIGHTS_RESIDENT;
+    mp.load_threads = 1;
+    cr_assert_eq(slm_model_load(p, &mp, &mr, &err), 0, "%s", err.msg);
+    mp.load_threads = 3;
+    cr_assert_eq(slm_model_load(p, &mp, &m3, &err), 0, "%s", err.msg);
+    slm_model_info in;
+    slm_model_get_info(mm, &in);
+    float *a = all_logits(mm, TOKS, NT, 2, 64), *b = all_logits(mr, TOKS, NT, 2, 64), *c = all_logits(m3, TOKS, NT, 2, 64);
+    cr_assert(memcmp(a, b, sizeof(float) * (size_t)NT * in.n_vocab) == 0, "resident (1 loader) differs from mapped");
+    cr_assert(memcmp(a, c, sizeof(float) * (size_t)NT * in.n_vocab) == 0, "resident (3 loaders) differs from mapped");
+    free(a);
+    free(b);
+    free(c);
+    slm_model_free(mm);
+    slm_model_free(mr);
+    slm_model_free(m3);
+}
+
 Test(model, context_overflow_and_bad_tokens_are_errors) {
     const char *p = th_synth("llama", "f32", "--dim 64 --layers 1 --heads 4 --kv-heads 2 --ff 96 --vocab-size 300");
     slm_model *m = load(p);

@@ -452,6 +452,12 @@ uint32_t slm_gguf_version(const slm_gguf *g) { return g->version; }
 uint64_t slm_gguf_file_size(const slm_gguf *g) { return g->size; }
 uint64_t slm_gguf_alignment(const slm_gguf *g) { return g->alignment; }
 uint64_t slm_gguf_data_offset(const slm_gguf *g) { return g->data_offset; }
+
+int64_t slm_gguf_file_offset(const slm_gguf *g, const void *p) {
+    const uint8_t *q = p;
+    if (!g->mapped || q < g->base || q >= g->base + g->size) return -1;
+    return (int64_t)(q - g->base);
+}
 int64_t slm_gguf_n_kv(const slm_gguf *g) { return g->n_kv; }
 int64_t slm_gguf_n_tensors(const slm_gguf *g) { return g->n_tensors; }
 

@@ -53,6 +53,9 @@ uint32_t slm_gguf_version(const slm_gguf *g);
 uint64_t slm_gguf_file_size(const slm_gguf *g);
 uint64_t slm_gguf_alignment(const slm_gguf *g);
 uint64_t slm_gguf_data_offset(const slm_gguf *g);  /* start of tensor data */
+/* Offset in the file of a pointer into the mapping (tensor data), or -1
+ * when p is not inside it. */
+int64_t slm_gguf_file_offset(const slm_gguf *g, const void *p);
 
 /* ---- metadata ---- */
 int64_t slm_gguf_n_kv(const slm_gguf *g);

@@ -114,3 +114,43 @@ void slm_matmul(slm_pool *pool, int32_t type, const void *w, size_t row_bytes, i
     }
     slm_pool_run(pool, mm_worker, &j);
 }
+
+typedef struct mm_multi {
+    mm_job job[SLM_MM_MAX_OPS];
+    int n;
+} mm_multi;
+
+static void mm_multi_worker(void *arg, int ith, int nth) {
+    const mm_multi *m = arg;
+    for (int k = 0; k < m->n; k++) mm_worker((void *)&m->job[k], ith, nth);
+}
+
+void slm_matmul_multi(slm_pool *pool, const slm_mm_op *ops, int n_ops, int64_t n_cols, const float *x, int64_t n_tok,
+                      void *wbuf) {
+    mm_multi m = { .n = n_ops };
+    int32_t done_type[SLM_MM_MAX_OPS];
+    const unsigned char *done_buf[SLM_MM_MAX_OPS];
+    int n_done = 0;
+    unsigned char *next = wbuf;
+    for (int k = 0; k < n_ops; k++) {
+        const slm_type_traits *tr = slm_type_traits_get(ops[k].type);
+        mm_job *j = &m.job[k];
+        *j = (mm_job){ tr, ops[k].w, ops[k].row_bytes, 0, ops[k].n_rows, n_cols, n_tok, ops[k].y_stride, NULL, ops[k].y };
+        if (tr->vec_dot_type == SLM_TYPE_F32) {
+            j->xq = (const unsigned char *)x;
+            j->x_row_bytes = (size_t)n_cols * sizeof(float);
+            continue;
+        }
+        j->x_row_bytes = slm_row_size(tr->vec_dot_type, n_cols);
+        for (int d = 0; d < n_done && !j->xq; d++)   /* converted already for an earlier op */
+            if (done_type[d] == tr->vec_dot_type) j->xq = done_buf[d];
+        if (j->xq) continue;
+        const slm_type_traits *qt = slm_type_traits_get(tr->vec_dot_type);
+        for (int64_t b = 0; b < n_tok; b++) qt->from_float(x + b * n_cols, next + (size_t)b * j->x_row_bytes, n_cols);
+        j->xq = next;
+        done_type[n_done] = tr->vec_dot_type;
+        done_buf[n_done++] = next;
+        next += j->x_row_bytes * (size_t)n_tok;
+    }
+    slm_pool_run(pool, mm_multi_worker, &m);
+}

@@ -32,4 +32,21 @@ size_t slm_matmul_wsize(int32_t type, int64_t n_cols, int64_t n_tok);
 void slm_matmul(slm_pool *pool, int32_t type, const void *w, size_t row_bytes, int64_t n_rows, int64_t n_cols,
                 const float *x, int64_t n_tok, float *y, int64_t y_stride, void *wbuf);
 
+/* Several products of the same activations in one pool run (Q, K and V;
+ * gate and up): one wake-up of the threads instead of one per matrix, and
+ * x converted once per vec_dot_type. Each op is one weight matrix with its
+ * output; every matrix has n_cols columns. wbuf: at least
+ * SLM_MM_MAX_OPS × slm_matmul_wsize(largest, n_cols, n_tok) bytes. */
+#define SLM_MM_MAX_OPS 4
+typedef struct slm_mm_op {
+    int32_t type;                /* weight type                            */
+    const void *w;               /* rows, row_bytes apart                  */
+    size_t row_bytes;
+    int64_t n_rows;
+    float *y;                    /* n_tok rows of y_stride                 */
+    int64_t y_stride;
+} slm_mm_op;
+void slm_matmul_multi(slm_pool *pool, const slm_mm_op *ops, int n_ops, int64_t n_cols, const float *x, int64_t n_tok,
+                      void *wbuf);
+
 #endif

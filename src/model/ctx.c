@@ -121,6 +121,7 @@ int slm_ctx_new(slm_model *m, const slm_ctx_params *params, slm_ctx **out, slm_e
             wmax = s > wmax ? s : wmax;
         }
     }
+    wmax *= SLM_MM_MAX_OPS;   /* slm_matmul_multi converts once per vec_dot_type */
     c->wbuf = slm_malloc(wmax ? wmax : 1);
     if (bad || !c->pool || !c->c_tok || !c->c_pos || !c->c_seq || !c->wbuf) {
         slm_ctx_free(c);

@@ -35,6 +35,17 @@ static void matmul(slm_ctx *c, const slm_mat *w, const float *x, int32_t n, floa
     slm_matmul(c->pool, w->type, w->data, w->row_bytes, w->ne1, w->ne0, x, n, y, y_stride, c->wbuf);
 }
 
+/* Products of the same input by several matrices, in one pool run. */
+static void matmul_n(slm_ctx *c, const slm_mat *const *w, int k, const float *x, int32_t n, float *const *y,
+                     const int64_t *y_stride) {
+    slm_mm_op ops[SLM_MM_MAX_OPS];
+    for (int i = 0; i < k; i++) {
+        if (c->observer) c->observer(c->observer_ud, w[i], x, n);
+        ops[i] = (slm_mm_op){ w[i]->type, w[i]->data, w[i]->row_bytes, w[i]->ne1, y[i], y_stride[i] };
+    }
+    slm_matmul_multi(c->pool, ops, k, w[0]->ne0, x, n, c->wbuf);
+}
+
 static void add_bias(float *y, const float *b, int32_t n, int64_t dim, int64_t stride) {
     if (!b) return;
     for (int32_t i = 0; i < n; i++)
@@ -125,9 +136,10 @@ static void layer_forward(slm_ctx *c, int32_t il, int32_t n) {
         }
         for (int32_t i = 1; i < n; i++) memmove(c->q + i * Q, c->q + i * S, (size_t)Q * sizeof(float));
     } else {
-        matmul(c, &L->wq, c->xn, n, c->q, Q);
-        matmul(c, &L->wk, c->xn, n, c->k, KV);
-        matmul(c, &L->wv, c->xn, n, c->v, KV);
+        const slm_mat *w3[3] = { &L->wq, &L->wk, &L->wv };
+        float *y3[3] = { c->q, c->k, c->v };
+        int64_t s3[3] = { Q, KV, KV };
+        matmul_n(c, w3, 3, c->xn, n, y3, s3);
     }
     add_bias(c->q, L->bq, n, Q, Q);
     add_bias(c->k, L->bk, n, KV, KV);
@@ -155,8 +167,10 @@ static void layer_forward(slm_ctx *c, int32_t il, int32_t n) {
         matmul(c, &L->w_up, c->xn, n, c->gu, 2 * F);
         for (int32_t i = 0; i < n; i++) slm_swiglu(c->h + i * F, c->gu + i * 2 * F, c->gu + i * 2 * F + F, F);
     } else {
-        matmul(c, &L->w_gate, c->xn, n, c->gu, F);
-        matmul(c, &L->w_up, c->xn, n, c->gu + (size_t)n * F, F);
+        const slm_mat *w2[2] = { &L->w_gate, &L->w_up };
+        float *y2[2] = { c->gu, c->gu + (size_t)n * F };
+        int64_t s2[2] = { F, F };
+        matmul_n(c, w2, 2, c->xn, n, y2, s2);
         for (int32_t i = 0; i < n; i++) slm_swiglu(c->h + i * F, c->gu + i * F, c->gu + (size_t)n * F + i * F, F);
     }
     matmul(c, &L->w_down, c->h, n, c->xn, E);

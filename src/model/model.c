@@ -2,8 +2,10 @@
  * model.c — loading and describing a model: opens the GGUF, recognises the
  * architecture, loads the vocabulary, binds the weights (arch.c).
  */
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "kernels/types.h"
 #include "model/model.h"
@@ -17,7 +19,10 @@ static const struct { const char *name; slm_arch arch; } ARCHS[] = {
 };
 
 slm_model_params slm_model_default_params(void) {
-    slm_model_params p = { .vocab_only = false, .prefault = false };
+    slm_model_params p = { .vocab_only = false, .prefault = false, .weights = SLM_WEIGHTS_RESIDENT,
+                           .load_threads = 0 };
+    const char *w = getenv("SLM_WEIGHTS");   /* like SLM_ISA: an operator's override */
+    if (w && !strcmp(w, "mmap")) p.weights = SLM_WEIGHTS_MMAP;
     return p;
 }
 
@@ -30,6 +35,7 @@ void slm_model_free(slm_model *m) {
     slm_free(m->chat_template);
     slm_vocab_free(m->vocab);
     slm_gguf_close(m->gguf);
+    if (m->resident) munmap(m->resident, m->resident_len);
     slm_free(m);
 }
 
@@ -80,6 +86,14 @@ int slm_model_load(const char *path, const slm_model_params *params, slm_model *
     if (!m->name) { rc = slm_err_set(err, SLM_ENOMEM, "out of memory"); goto fail; }
     if (!params->vocab_only) {
         if ((rc = slm_model_bind(m, err))) goto fail;
+        if (params->weights == SLM_WEIGHTS_RESIDENT) {
+            int nt = params->load_threads;
+            if (nt <= 0) {
+                long c = sysconf(_SC_NPROCESSORS_ONLN);
+                nt = c > 0 ? (int)c : 1;
+            }
+            if ((rc = slm_model_make_resident(m, path, nt, err))) goto fail;
+        }
         if (params->prefault) prefault(m->gguf);
     }
     *out = m;

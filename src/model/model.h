@@ -68,9 +68,16 @@ struct slm_model {
     float     *rope_freqs;         /* [n_rot/2] llama3 frequency factors or NULL */
     bool       tied_output;
     slm_layer *layers;
+    void      *resident;           /* anonymous copy of the matmul weights (resident.c) or NULL */
+    size_t     resident_len;       /* its mapping length                       */
     /* every owned float vector, freed together */
     float    **owned; int32_t n_owned, cap_owned;
 };
+
+/* Copies the 2-D matmul weights into anonymous huge-page memory and points
+ * their slm_mat.data there (resident.c); n_threads read in parallel. A
+ * model whose tensors are not in a file mapping is left as it is. */
+int slm_model_make_resident(slm_model *m, const char *path, int n_threads, slm_err *err);
 
 /* Binds hparams and tensors for the model's architecture (arch.c). */
 int slm_model_bind(slm_model *m, slm_err *err);
