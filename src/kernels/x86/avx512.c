@@ -384,8 +384,17 @@ SLM_INLINE void group_y(int kind, const uint8_t *y0, size_t ys, ygroup *g) {
     }
 }
 
-/* acc += a row's group of 4 blocks from x0 against the column group yg. */
-SLM_INLINE __m512 group_dot(int kind, const uint8_t *x0, const xidx *ix, const ygroup *yg, __m512 acc) {
+/* A row's group of 4 blocks, unpacked once so that several columns can be
+ * dotted with it (group_dot_u). Q8_0: the two 256-bit halves' quants
+ * (flipped to unsigned) and their scales; nibble formats: the low and high
+ * quants and the scales (and mins) spread over the block lanes. */
+typedef struct xgroup {
+    __m512i q[2];
+    __m512 d[2];
+    __m512 m;
+} xgroup;
+
+SLM_INLINE void group_unpack(int kind, const uint8_t *x0, const xidx *ix, xgroup *u) {
     const size_t gb = 4 * xsize(kind);   /* bytes in a group */
     __m512i A = _mm512_loadu_si512(x0);
     if (kind == K_Q8_0) {
@@ -394,11 +403,10 @@ SLM_INLINE __m512 group_dot(int kind, const uint8_t *x0, const xidx *ix, const y
         for (int h = 0; h < 2; h++) {
             __m512i v = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(x0 + 68 * h + 2)));
             v = _mm512_inserti64x4(v, _mm256_loadu_si256((const __m256i *)(x0 + 68 * h + 36)), 1);
-            __m512i is = _mm512_dpbusd_epi32(yg->neg[h], _mm512_xor_si512(v, flip), yg->v[h]);
-            __m512 dxy = _mm512_mul_ps(halves_to_lanes(A, ix->d[h], B), yg->dy[h]);
-            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), dxy, acc);
+            u->q[h] = _mm512_xor_si512(v, flip);
+            u->d[h] = halves_to_lanes(A, ix->d[h], B);
         }
-        return acc;
+        return;
     }
     __m512i B;   /* the group's bytes past 64: 8, 16, 24 or 32 */
     if (gb - 64 == 8) B = _mm512_castsi128_si512(_mm_loadl_epi64((const __m128i *)(x0 + 64)));
@@ -415,18 +423,36 @@ SLM_INLINE __m512 group_dot(int kind, const uint8_t *x0, const xidx *ix, const y
         lo = _mm512_mask_add_epi8(lo, _cvtu64_mask64(ml), lo, sixteen);
         hi = _mm512_mask_add_epi8(hi, _cvtu64_mask64(mh), hi, sixteen);
     }
-    __m512i is = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(yg->neg[0], lo, yg->v[0]), hi, yg->v[1]);
+    u->q[0] = lo;
+    u->q[1] = hi;
     /* the scales of Q4_0/Q4_1 groups all lie in the first 64 bytes */
-    __m512 dx = kind == K_Q4_0 || kind == K_Q4_1
-                    ? _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(ix->d[0], A)))
-                    : halves_to_lanes(A, ix->d[0], B);
-    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), _mm512_mul_ps(dx, yg->dy[0]), acc);
-    if (is_1(kind)) {
-        __m512 mx = kind == K_Q4_1 ? _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(ix->m, A)))
-                                   : halves_to_lanes(A, ix->m, B);
-        acc = _mm512_fmadd_ps(mx, yg->s, acc);
+    u->d[0] = kind == K_Q4_0 || kind == K_Q4_1 ? _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(ix->d[0], A)))
+                                               : halves_to_lanes(A, ix->d[0], B);
+    if (is_1(kind))
+        u->m = kind == K_Q4_1 ? _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(ix->m, A)))
+                              : halves_to_lanes(A, ix->m, B);
+}
+
+/* acc += an unpacked row group against the column group yg. */
+SLM_INLINE __m512 group_dot_u(int kind, const xgroup *u, const ygroup *yg, __m512 acc) {
+    if (kind == K_Q8_0) {
+        for (int h = 0; h < 2; h++) {
+            __m512i is = _mm512_dpbusd_epi32(yg->neg[h], u->q[h], yg->v[h]);
+            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), _mm512_mul_ps(u->d[h], yg->dy[h]), acc);
+        }
+        return acc;
     }
+    __m512i is = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(yg->neg[0], u->q[0], yg->v[0]), u->q[1], yg->v[1]);
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), _mm512_mul_ps(u->d[0], yg->dy[0]), acc);
+    if (is_1(kind)) acc = _mm512_fmadd_ps(u->m, yg->s, acc);
     return acc;
+}
+
+/* acc += a row's group of 4 blocks from x0 against the column group yg. */
+SLM_INLINE __m512 group_dot(int kind, const uint8_t *x0, const xidx *ix, const ygroup *yg, __m512 acc) {
+    xgroup u;
+    group_unpack(kind, x0, ix, &u);
+    return group_dot_u(kind, &u, yg, acc);
 }
 
 /* The arranged activations of the columns being processed: YBUF_BLOCKS
@@ -521,6 +547,61 @@ SLM_INLINE __m128 rows4_dot(int kind, const uint8_t *x, size_t bx, const xidx *i
     return _mm_add_ps(hsum4(acc), _mm_loadu_ps(tail));
 }
 
+/* R rows' strips (bx apart) against C filled column strips (R*C <= 16
+ * accumulators, compile-time constants after inlining): each row group is
+ * unpacked once and dotted with every column, so the unpacking is shared by
+ * the columns (decode steps of several sequences). out[c*R + r] gets the
+ * sum for row r, column c; the per-column arithmetic is row_dot's. */
+#define GEMV_MULTI 8
+SLM_INLINE void rows_cols_dot(int kind, const uint8_t *x, size_t bx, const xidx *ix, const ycol *col, const uint8_t *y,
+                              size_t by, const int R, const int C, int nblk, float *out) {
+    const size_t xs = xsize(kind), ys = ysize(kind);
+    __m512 acc[4][GEMV_MULTI];
+    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm512_setzero_ps();
+    int g = 0;
+    for (; 4 * g + 4 <= nblk; g++) {
+        UNROLL for (int r = 0; r < R; r++) {
+            const uint8_t *xg = x + (size_t)r * bx + (size_t)(4 * g) * xs;
+            if ((g & 1) == 0)
+                UNROLL for (int l = 0; l < (int)(8 * xs + 63) / 64; l++)
+                    _mm_prefetch((const char *)(xg + PF_DIST + 64 * l), PF_HINT);
+            xgroup u;
+            group_unpack(kind, xg, ix, &u);
+            UNROLL for (int c = 0; c < C; c++) acc[r][c] = group_dot_u(kind, &u, &col[c].g[g], acc[r][c]);
+        }
+    }
+    UNROLL for (int c = 0; c < C; c++) {
+        const uint8_t *yc = y + (size_t)c * by;
+        UNROLL for (int r = 0; r < R; r++) {
+            float tail = 0.0f;
+            for (int j = 4 * g; j < nblk; j++) {
+                const uint8_t *xj = x + (size_t)r * bx + (size_t)j * xs;
+                tail += (float)block_isum(kind, xj, yc + (size_t)j * ys) * h2f(ld16(xj)) * col[c].dy[j];
+                if (is_1(kind)) tail += h2f(ld16(xj + 2)) * col[c].sy[j];
+            }
+            out[c * R + r] = _mm512_reduce_add_ps(acc[r][c]) + tail;
+        }
+    }
+}
+
+/* nr rows against C columns: rows in fours (C <= 4) or twos, then one by
+ * one; s[c*bs + r] (added to when add). */
+SLM_INLINE void gemv_multi(int kind, const uint8_t *x, size_t bx, const xidx *ix, const ycol *col, const uint8_t *y,
+                           size_t by, const int C, int nr, int nblk, float *s, size_t bs, bool add) {
+    const int R = C <= 4 ? 4 : 2;
+    float v[4 * GEMV_MULTI];
+    int r = 0;
+    for (; r + R <= nr; r += R) {
+        rows_cols_dot(kind, x + (size_t)r * bx, bx, ix, col, y, by, R, C, nblk, v);
+        for (int c = 0; c < C; c++)
+            for (int i = 0; i < R; i++) s[(size_t)c * bs + r + i] = add ? s[(size_t)c * bs + r + i] + v[c * R + i] : v[c * R + i];
+    }
+    for (; r < nr; r++) {
+        rows_cols_dot(kind, x + (size_t)r * bx, bx, ix, col, y, by, 1, C, nblk, v);
+        for (int c = 0; c < C; c++) s[(size_t)c * bs + r] = add ? s[(size_t)c * bs + r] + v[c] : v[c];
+    }
+}
+
 /* s[c*bs + r] = row r · column c, for a few columns (GEMV_MAX_COLS): per
  * strip of blocks every column strip is arranged once, then four rows at a
  * time are dotted with all the columns while those rows' strip is in L1, so
@@ -543,6 +624,25 @@ SLM_INLINE void gemv32(int kind, int64_t n, float *s, size_t bs, const uint8_t *
             for (int c = 0; c < ncc; c++)
                 ycol_fill(kind, &col[c], y + (size_t)(c0 + c) * by + (size_t)b0 * ysize(kind), nblk);
             int r = 0;
+            if (ncc > 1) {   /* several columns: unpack each row group once */
+                for (int c1 = 0; c1 < ncc; c1 += GEMV_MULTI) {
+                    int k = ncc - c1 < GEMV_MULTI ? ncc - c1 : GEMV_MULTI;
+                    const uint8_t *xs0 = x + (size_t)b0 * xsize(kind);
+                    const uint8_t *yc = y + (size_t)(c0 + c1) * by + (size_t)b0 * ysize(kind);
+                    float *sc = s + (size_t)(c0 + c1) * bs;
+                    switch (k) {   /* constant column counts: registers, not memory */
+                    case 1: gemv_multi(kind, xs0, bx, &ix, &col[c1], yc, by, 1, nr, nblk, sc, bs, b0 > 0); break;
+                    case 2: gemv_multi(kind, xs0, bx, &ix, &col[c1], yc, by, 2, nr, nblk, sc, bs, b0 > 0); break;
+                    case 3: gemv_multi(kind, xs0, bx, &ix, &col[c1], yc, by, 3, nr, nblk, sc, bs, b0 > 0); break;
+                    case 4: gemv_multi(kind, xs0, bx, &ix, &col[c1], yc, by, 4, nr, nblk, sc, bs, b0 > 0); break;
+                    case 5: gemv_multi(kind, xs0, bx, &ix, &col[c1], yc, by, 5, nr, nblk, sc, bs, b0 > 0); break;
+                    case 6: gemv_multi(kind, xs0, bx, &ix, &col[c1], yc, by, 6, nr, nblk, sc, bs, b0 > 0); break;
+                    case 7: gemv_multi(kind, xs0, bx, &ix, &col[c1], yc, by, 7, nr, nblk, sc, bs, b0 > 0); break;
+                    default: gemv_multi(kind, xs0, bx, &ix, &col[c1], yc, by, 8, nr, nblk, sc, bs, b0 > 0); break;
+                    }
+                }
+                continue;
+            }
             for (; r + 4 <= nr; r += 4) {
                 const uint8_t *xr = x + (size_t)r * bx + (size_t)b0 * xsize(kind);
                 for (int c = 0; c < ncc; c++) {
