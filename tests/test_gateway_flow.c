@@ -65,6 +65,31 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max) {
 
 static void sse_free(void *cls) { free(cls); }
 
+/* Anthropic's Messages API stream: message_start, a ping, a text block in
+ * n deltas, message_delta, message_stop (the event: lines included). */
+static ssize_t an_read(void *cls, uint64_t pos, char *buf, size_t max) {
+    sse *s = cls;
+    int i = s->i++;
+    if (i == 0)
+        return snprintf(buf, max, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\","
+                                  "\"model\":\"claude-x\",\"usage\":{\"input_tokens\":21,\"output_tokens\":1}}}\n\n"
+                                  "event: ping\ndata: {\"type\":\"ping\"}\n\n");
+    if (i == 1)
+        return snprintf(buf, max, "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,"
+                                  "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
+    if (i < 2 + s->n) {
+        usleep(10000);
+        return snprintf(buf, max, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
+                                  "\"delta\":{\"type\":\"text_delta\",\"text\":\"%sa%d\"}}\n\n", i > 2 ? " " : "", i - 2);
+    }
+    if (i == 2 + s->n)
+        return snprintf(buf, max, "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n"
+                                  "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":"
+                                  "\"end_turn\"},\"usage\":{\"output_tokens\":%d}}\n\n", s->n);
+    if (i == 3 + s->n) return snprintf(buf, max, "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+    return MHD_CONTENT_READER_END_OF_STREAM;
+}
+
 static enum MHD_Result fake_req(void *cls, struct MHD_Connection *mc, const char *url, const char *method,
                                 const char *version, const char *up, size_t *up_size, void **st) {
     fake *f = cls;
@@ -93,6 +118,17 @@ static enum MHD_Result fake_req(void *cls, struct MHD_Connection *mc, const char
         int n_chunks = f->n_chunks;
         pthread_mutex_unlock(&f->mu);
         bool stream = strstr(b->buf, "\"stream\":true") != NULL;
+        bool anthropic = strstr(url, "/messages") != NULL;
+        if (anthropic && stream && mode != S_500) {
+            sse *s = calloc(1, sizeof *s);
+            s->f = f;
+            s->n = n_chunks;
+            struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 1024, an_read, s, sse_free);
+            MHD_add_response_header(r, "Content-Type", "text/event-stream");
+            enum MHD_Result ok = MHD_queue_response(mc, 200, r);
+            MHD_destroy_response(r);
+            return ok;
+        }
         if (mode == S_500) {
             status = 500;
             snprintf(out, sizeof out, "{\"error\":{\"message\":\"boom\",\"type\":\"server_error\"}}");
@@ -170,6 +206,9 @@ static void fake_stop(fake *f) {
 
 typedef struct gwp { pid_t pid; int port; char log[600]; char db[600]; } gwp;
 
+/* Extra settings of the frontier upstream (e.g. "adapter: anthropic, "). */
+static const char *g_front_extra = "";
+
 static gwp gw_start(const char *name, fake *loc, fake *front, const char *route) {
     gwp g = { 0 };
     char cfg[512];
@@ -188,9 +227,9 @@ static gwp gw_start(const char *name, fake *loc, fake *front, const char *route)
              "      - {name: %s, url: 'http://127.0.0.1:%d', model: small, timeout_ms: 5000,"
              " first_byte_timeout_ms: 800, stream_idle_timeout_ms: 800}\n"
              "  - name: frontier\n    kind: frontier\n    price_in: 2\n    price_out: 10\n    upstreams:\n"
-             "      - {name: %s, url: 'http://127.0.0.1:%d/v1', model: big, timeout_ms: 5000}\n"
+             "      - {name: %s, url: 'http://127.0.0.1:%d/v1', %smodel: big, timeout_ms: 5000}\n"
              "routes:\n%s",
-             g.db, loc->name, loc->port, front->name, front->port, route);
+             g.db, loc->name, loc->port, front->name, front->port, g_front_extra, route);
     cr_assert_eq(th_write_file(cfg, yaml, strlen(yaml)), 0);
     snprintf(g.log, sizeof g.log, "%s.log", cfg);
     g.pid = fork();
@@ -385,6 +424,30 @@ Test(gw_flow, stream_broken_midway_ends_with_error_event) {
     char *e = sql_text(g.db, "SELECT error FROM ledger");
     cr_assert(e && strstr(e, "mid-stream"), "%s", e ? e : "(null)");
     free(e);
+    fake_stop(l);
+    fake_stop(f);
+}
+
+Test(gw_flow, anthropic_stream_is_translated) {
+    fake *l = fake_start("loc", "x", -0.1), *f = fake_start("front", "y", -0.1);
+    g_front_extra = "adapter: anthropic, ";
+    gwp g = gw_start("stream_an", l, f, "  - {name: default, tiers: [frontier]}\n");
+    g_front_extra = "";
+    resp r = post(g.port, chat(true, NULL));
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_str_eq(r.upstream, "front");
+    cr_assert(strstr(f->last_body, "\"stream\":true"), "stream asked of the Messages API: %s", f->last_body);
+    cr_assert(strstr(r.body, "\"object\":\"chat.completion.chunk\""), "%s", r.body);
+    cr_assert(strstr(r.body, "\"role\":\"assistant\""), "%s", r.body);
+    cr_assert(strstr(r.body, "\"content\":\"a0\"") && strstr(r.body, "\"content\":\" a4\""), "%s", r.body);
+    cr_assert(strstr(r.body, "\"finish_reason\":\"stop\""), "%s", r.body);
+    cr_assert(strstr(r.body, "data: [DONE]"), "%s", r.body);
+    cr_assert_null(strstr(r.body, "message_start"), "untranslated events leaked: %s", r.body);
+    cr_assert_gt(r.n_writes, 1, "translated chunks arrived in one piece");
+    gw_stop(&g);
+    cr_assert_eq(sql_num(g.db, "SELECT tokens_in FROM ledger"), 21, "input tokens from message_start");
+    cr_assert_eq(sql_num(g.db, "SELECT tokens_out FROM ledger"), 5, "output tokens from message_delta");
+    cr_assert_float_eq(sql_num(g.db, "SELECT cost FROM ledger"), (21 * 2 + 5 * 10) / 1e6, 1e-12);
     fake_stop(l);
     fake_stop(f);
 }

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include "gateway/config.h"
+#include "util/json.h"
 
 #define SLM_GW_MAX_HEADERS 6
 
@@ -23,6 +24,13 @@ typedef struct slm_gw_up_request {
     int n_headers;
 } slm_gw_up_request;
 
+/* Per-stream state of a translating adapter. */
+typedef struct slm_gw_sse_state {
+    char id[96], model[128];
+    long tokens_in, tokens_out;   /* -1 until the upstream says              */
+    bool role_sent, done;
+} slm_gw_sse_state;
+
 typedef struct slm_gw_adapter {
     const char *name;
     /* Builds the upstream request for endpoint ("/chat/completions" or
@@ -31,9 +39,17 @@ typedef struct slm_gw_adapter {
     /* Turns a 2xx upstream body into an OpenAI-format body. *out is NULL
      * when body can be passed through unchanged, else cJSON-allocated. */
     int (*translate)(const slm_gw_upstream_cfg *u, const char *body, size_t len, char **out, size_t *out_len);
-    /* The upstream's SSE stream is OpenAI's and can pass through as it is. */
+    /* The adapter can stream: the upstream's SSE stream is OpenAI's (passed
+     * through as it is) or stream_event translates it. */
     bool streams;
+    /* NULL: pass through. Else: translates one upstream SSE `data:` payload
+     * into OpenAI chunks ("data: {…}\n\n" frames, "data: [DONE]\n\n" at the
+     * end) appended to out; st carries what later events need. Returns 0,
+     * or SLM_ENOMEM. */
+    int (*stream_event)(const slm_gw_upstream_cfg *u, const char *data, size_t n, struct slm_gw_sse_state *st,
+                        struct slm_jw *out);
 } slm_gw_adapter;
+
 
 /* The adapter named name, or NULL. */
 const slm_gw_adapter *slm_gw_adapter_find(const char *name);

@@ -5,7 +5,15 @@
  * defaults to 1024, stop becomes stop_sequences; the key goes in
  * x-api-key. Answers: the text blocks become one assistant message, and
  * stop_reason and usage are mapped to finish_reason and OpenAI usage.
- * Only /chat/completions is served (not legacy completions or streams).
+ * Only /chat/completions is served (not legacy completions).
+ *
+ * Streams: `stream: true` is passed on, and the Messages API's events are
+ * translated one by one into OpenAI chat.completion.chunk frames as they
+ * arrive: message_start gives the id and model (and the first chunk, with
+ * the assistant role), each text_delta one content chunk, message_delta the
+ * finish_reason (and the output token count), message_stop the [DONE]; an
+ * error event becomes an OpenAI-shaped error frame. Other events (pings,
+ * block starts and stops) produce nothing.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,6 +100,7 @@ static int an_build(const slm_gw_upstream_cfg *u, const char *endpoint, const cJ
         cJSON_AddItemToArray(msgs, o);
     }
     cJSON_AddItemToObject(b, "messages", msgs);
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req, "stream"))) cJSON_AddTrueToObject(b, "stream");
     out->body = cJSON_PrintUnformatted(b);
     cJSON_Delete(b);
     if (!out->body) return SLM_ENOMEM;
@@ -144,4 +153,75 @@ static int an_translate(const slm_gw_upstream_cfg *u, const char *body, size_t l
     return 0;
 }
 
-const slm_gw_adapter slm_gw_adapter_anthropic = { "anthropic", an_build, an_translate, false };
+/* One OpenAI chunk: {"id","object","created","model","choices":[{index 0,
+ * delta {role?, content?}, finish_reason}]}. */
+static void chunk(slm_jw *w, const slm_gw_sse_state *st, const char *role, const char *content, const char *finish) {
+    slm_jw_text(w, "data: ", 6);
+    slm_jw_obj_open(w);
+    slm_jw_key(w, "id"); slm_jw_str(w, st->id);
+    slm_jw_key(w, "object"); slm_jw_str(w, "chat.completion.chunk");
+    slm_jw_key(w, "created"); slm_jw_int(w, 0);
+    slm_jw_key(w, "model"); slm_jw_str(w, st->model);
+    slm_jw_key(w, "choices");
+    slm_jw_arr_open(w);
+    slm_jw_obj_open(w);
+    slm_jw_key(w, "index"); slm_jw_int(w, 0);
+    slm_jw_key(w, "delta");
+    slm_jw_obj_open(w);
+    if (role) { slm_jw_key(w, "role"); slm_jw_str(w, role); }
+    if (content) { slm_jw_key(w, "content"); slm_jw_str(w, content); }
+    slm_jw_obj_close(w);
+    slm_jw_key(w, "finish_reason"); slm_jw_str(w, finish);
+    slm_jw_obj_close(w);
+    slm_jw_arr_close(w);
+    slm_jw_obj_close(w);
+    slm_jw_text(w, "\n\n", 2);
+}
+
+static int an_stream_event(const slm_gw_upstream_cfg *u, const char *data, size_t n, slm_gw_sse_state *st, slm_jw *w) {
+    cJSON *ev = cJSON_ParseWithLength(data, n);
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(ev, "type");
+    if (!cJSON_IsString(type)) { cJSON_Delete(ev); return 0; }   /* not an event we know: nothing */
+    const char *t = type->valuestring;
+    if (!strcmp(t, "message_start")) {
+        const cJSON *msg = cJSON_GetObjectItemCaseSensitive(ev, "message");
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(msg, "id"), *model = cJSON_GetObjectItemCaseSensitive(msg, "model");
+        snprintf(st->id, sizeof st->id, "%s", cJSON_IsString(id) ? id->valuestring : "msg");
+        snprintf(st->model, sizeof st->model, "%s", cJSON_IsString(model) ? model->valuestring : (u->model ? u->model : ""));
+        const cJSON *in = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(msg, "usage"), "input_tokens");
+        if (cJSON_IsNumber(in)) st->tokens_in = (long)in->valuedouble;
+        chunk(w, st, "assistant", "", NULL);
+        st->role_sent = true;
+    } else if (!strcmp(t, "content_block_delta")) {
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(ev, "delta");
+        const cJSON *text = cJSON_GetObjectItemCaseSensitive(d, "text");
+        if (cJSON_IsString(text) && text->valuestring[0]) chunk(w, st, st->role_sent ? NULL : "assistant", text->valuestring, NULL);
+        st->role_sent = true;
+    } else if (!strcmp(t, "message_delta")) {
+        const cJSON *sr = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(ev, "delta"), "stop_reason");
+        const cJSON *out = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(ev, "usage"), "output_tokens");
+        if (cJSON_IsNumber(out)) st->tokens_out = (long)out->valuedouble;
+        const char *fr = cJSON_IsString(sr) && !strcmp(sr->valuestring, "max_tokens") ? "length" : "stop";
+        chunk(w, st, NULL, NULL, fr);
+    } else if (!strcmp(t, "message_stop")) {
+        if (!st->done) slm_jw_text(w, "data: [DONE]\n\n", 14);
+        st->done = true;
+    } else if (!strcmp(t, "error")) {
+        const cJSON *e = cJSON_GetObjectItemCaseSensitive(ev, "error");
+        const cJSON *msg = cJSON_GetObjectItemCaseSensitive(e, "message"), *et = cJSON_GetObjectItemCaseSensitive(e, "type");
+        slm_jw_text(w, "data: ", 6);
+        slm_jw_obj_open(w);
+        slm_jw_key(w, "error");
+        slm_jw_obj_open(w);
+        slm_jw_key(w, "message"); slm_jw_str(w, cJSON_IsString(msg) ? msg->valuestring : "upstream error");
+        slm_jw_key(w, "type"); slm_jw_str(w, cJSON_IsString(et) ? et->valuestring : "upstream_error");
+        slm_jw_obj_close(w);
+        slm_jw_obj_close(w);
+        slm_jw_text(w, "\n\ndata: [DONE]\n\n", 16);
+        st->done = true;
+    }
+    cJSON_Delete(ev);
+    return w->oom ? SLM_ENOMEM : 0;
+}
+
+const slm_gw_adapter slm_gw_adapter_anthropic = { "anthropic", an_build, an_translate, true, an_stream_event };

@@ -40,7 +40,7 @@ static int oa_translate(const slm_gw_upstream_cfg *u, const char *body, size_t l
     return 0;
 }
 
-static const slm_gw_adapter OPENAI = { "openai", oa_build, oa_translate, true };
+static const slm_gw_adapter OPENAI = { "openai", oa_build, oa_translate, true, NULL };
 extern const slm_gw_adapter slm_gw_adapter_anthropic;
 
 const slm_gw_adapter *slm_gw_adapter_find(const char *name) {

@@ -240,6 +240,17 @@ static att_result attempt(req_ctx *c, int i) {
     if (rc) return ATT_FAILED;
     if (up) {   /* live: the front reads the rest (stream.c) */
         slm_gw_breaker_record(&st->breaker, true, slm_gw_now(), c->cfg->breaker_failures, c->cfg->breaker_cooldown_ms);
+        if (ad->stream_event) {
+            c->sse = slm_calloc(1, sizeof *c->sse);
+            if (!c->sse) {
+                atomic_fetch_sub(&st->outstanding, 1);
+                slm_gw_stream_close(up);
+                snprintf(c->error, sizeof c->error, "out of memory");
+                return ATT_FAILED;
+            }
+            c->sse->tokens_in = c->sse->tokens_out = -1;
+            c->tr = ad;
+        }
         c->up = up;
         c->up_index = i;
         c->rp->status = rs.status;
@@ -628,6 +639,9 @@ static void finish(req_ctx *c) {
     slm_free(c->line);
     slm_free(c->answer);
     slm_free(c->s_pending);
+    slm_free(c->sse);
+    slm_free(c->tline);
+    slm_free(c->t_out);
     slm_gw_snap_put(c->snap);
     slm_free(c);
 }

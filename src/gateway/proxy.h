@@ -53,6 +53,13 @@ struct slm_gw_call {
     bool s_err_sent;               /* the error event went out                   */
     bool client_gone;
     char *s_pending; size_t s_pending_len, s_pending_pos; /* error event bytes   */
+    /* a translating adapter's stream (Anthropic): its events, turned into
+     * OpenAI chunks one by one */
+    const struct slm_gw_adapter *tr;   /* NULL: the bytes pass through       */
+    struct slm_gw_sse_state *sse;
+    char *tline; size_t tline_len, tline_cap;   /* upstream line being read  */
+    char *t_out; size_t t_out_len, t_out_pos;   /* translated bytes to send  */
+    bool t_eof;                        /* the upstream ended cleanly          */
 };
 
 /* Answer text of a 2xx OpenAI-format body (choices[0].message.content or

@@ -10,6 +10,10 @@
  * (the token count otherwise: slm serve and OpenAI send one token per
  * event) and the answer text (for shadow comparisons, bounded).
  *
+ * A translating adapter (Anthropic's Messages API) gets its events turned
+ * into OpenAI chunks one event at a time (pull_translated), never more than
+ * one upstream read ahead of the client.
+ *
  * An upstream that breaks or stalls after the first byte cannot be replaced
  * (the client already has part of an answer): the stream ends with one SSE
  * error event in OpenAI's error shape, then [DONE], and finish() writes a
@@ -18,6 +22,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "gateway/adapter.h"
 #include "gateway/proxy.h"
 #include "util/alloc.h"
 #include "util/json.h"
@@ -108,6 +113,70 @@ static void make_error_event(slm_gw_call *c, const char *why) {
     c->s_pending_pos = 0;
 }
 
+/* Translating adapters: feeds upstream bytes, turns every complete
+ * `data:` line into OpenAI chunks appended to c->t_out. */
+static int translate(slm_gw_call *c, const char *p, size_t n) {
+    slm_jw w = { 0 };
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] != '\n') {
+            if (c->tline_len + 2 > c->tline_cap) {
+                if (c->tline_cap >= LINE_MAX_BYTES) continue;   /* an absurd line: dropped */
+                size_t nc = c->tline_cap ? c->tline_cap * 2 : 4096;
+                char *nl = slm_realloc(c->tline, nc);
+                if (!nl) { slm_jw_free(&w); return SLM_ENOMEM; }
+                c->tline = nl;
+                c->tline_cap = nc;
+            }
+            c->tline[c->tline_len++] = p[i];
+            continue;
+        }
+        size_t len = c->tline_len;
+        c->tline_len = 0;
+        if (len && c->tline[len - 1] == '\r') len--;
+        if (len < 5 || strncmp(c->tline, "data:", 5)) continue;   /* event:, comments, blank lines */
+        const char *d = c->tline + 5;
+        size_t dn = len - 5;
+        while (dn && *d == ' ') { d++; dn--; }
+        if (c->tr->stream_event(&c->cfg->upstreams[c->up_index], d, dn, c->sse, &w)) { slm_jw_free(&w); return SLM_ENOMEM; }
+    }
+    if (c->sse->tokens_in >= 0) c->s_in = c->sse->tokens_in;
+    if (c->sse->tokens_out >= 0) c->s_out = c->sse->tokens_out;
+    if (!w.len) { slm_jw_free(&w); return 0; }
+    size_t k;
+    char *out = slm_jw_take(&w, &k);
+    if (!out) return SLM_ENOMEM;
+    slm_free(c->t_out);
+    c->t_out = out;
+    c->t_out_len = k;
+    c->t_out_pos = 0;
+    return 0;
+}
+
+static long pull_translated(slm_gw_call *c, char *buf, size_t cap) {
+    for (;;) {
+        if (c->t_out_pos < c->t_out_len) {
+            size_t n = c->t_out_len - c->t_out_pos < cap ? c->t_out_len - c->t_out_pos : cap;
+            memcpy(buf, c->t_out + c->t_out_pos, n);
+            c->t_out_pos += n;
+            slm_gw_stream_account(c, buf, n);
+            return (long)n;
+        }
+        if (c->t_eof || c->sse->done) return 0;
+        char raw[16384];
+        long n = slm_gw_stream_read(c->up, raw, sizeof raw);
+        if (n == 0) {   /* the upstream ended: make sure the client sees the end */
+            c->t_eof = true;
+            if (!c->sse->done && translate(c, "data: {\"type\":\"message_stop\"}\n", 32)) return -1;
+            continue;
+        }
+        if (n < 0) return n;
+        if (translate(c, raw, (size_t)n)) {
+            snprintf(c->error, sizeof c->error, "out of memory");
+            return -1;
+        }
+    }
+}
+
 long slm_gw_call_pull(slm_gw_call *c, char *buf, size_t cap) {
     if (c->s_pending) {   /* the error event, then the end */
         if (c->s_pending_pos == c->s_pending_len) return 0;
@@ -117,7 +186,17 @@ long slm_gw_call_pull(slm_gw_call *c, char *buf, size_t cap) {
         return (long)n;
     }
     if (c->s_failed) return 0;   /* the event could not be built */
-    long n = slm_gw_stream_read(c->up, buf, cap);
+    long n;
+    if (c->tr) {
+        n = pull_translated(c, buf, cap);
+        if (n >= 0) return n;
+        const char *why = "";
+        if (slm_gw_stream_fail(c->up, &why) == SLM_GW_FAIL_NONE) why = c->error;
+        c->s_failed = true;
+        make_error_event(c, why);
+        return slm_gw_call_pull(c, buf, cap);
+    }
+    n = slm_gw_stream_read(c->up, buf, cap);
     if (n > 0) {
         slm_gw_stream_account(c, buf, (size_t)n);
         return n;
