@@ -1042,7 +1042,7 @@ Test(simd, tiles_match_vec_dot) {
     REQUIRE_SIMD(isas, n_isa);
     enum { NR = 70, NC = 11 };
     const int nrs[] = { 1, 2, 3, 5, 16, 17, 33, 64, 70 };
-    const int ncs[] = { 1, 2, 3, 4, 5, 8, 11 };
+    const int ncs[] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 11 };
     int n_checked = 0;
     for (int i = 0; i < n_isa; i++) {
         for (int k = 0; k < N_SUPPORTED; k++) {
