@@ -1096,3 +1096,49 @@ Test(simd, tiles_match_vec_dot) {
     }
     cr_log_info("%d tiles checked", n_checked);
 }
+
+/* ---- attention kernels --------------------------------------------------- */
+
+#include "kernels/attn.h"
+
+/* The AVX-512 attention kernels against the scalar reference on tiles of
+ * awkward sizes: head dims that are not multiples of 16, partial blocks,
+ * scores from -100 to +20 (exp underflow included), an accumulator scaled
+ * by a correction factor. */
+Test(simd, attention_kernels_match_reference) {
+    const slm_attn_kernels *ref = slm_attn_kernels_ref(), *fast = slm_attn_kernels_isa("avx512");
+    if (!fast) {
+        cr_skip_test("no AVX-512 on this CPU or build: the attention kernels have no SIMD version to test");
+        return;
+    }
+    const int hds[] = { 8, 24, 64, 80, 128, 256 };
+    const int lds[] = { 16, 32, 64 };
+    rng_seed(99);
+    for (size_t a = 0; a < sizeof hds / sizeof hds[0]; a++)
+        for (size_t b = 0; b < sizeof lds / sizeof lds[0]; b++) {
+            int hd = hds[a], ld = lds[b];
+            float *kt = xalloc(sizeof(float) * (size_t)hd * ld), *vt = xalloc(sizeof(float) * (size_t)ld * hd);
+            float q[256], o1[256], o2[256], s1[64], s2[64];
+            for (int i = 0; i < hd * ld; i++) { kt[i] = rng_gauss(); vt[i] = rng_gauss(); }
+            for (int d = 0; d < hd; d++) q[d] = rng_gauss();
+            for (int cnt = 1; cnt <= ld; cnt += cnt < 4 ? 1 : 7) {
+                float m1 = ref->scores(kt, ld, hd, cnt, q, 0.125f, s1), m2 = fast->scores(kt, ld, hd, cnt, q, 0.125f, s2);
+                cr_assert(fabsf(m1 - m2) <= 1e-4f * (1 + fabsf(m1)), "max hd=%d cnt=%d: %g vs %g", hd, cnt, m1, m2);
+                for (int t = 0; t < cnt; t++)
+                    cr_assert(fabsf(s1[t] - s2[t]) <= 1e-4f * (1 + fabsf(s1[t])), "score hd=%d t=%d: %g vs %g", hd, t, s1[t], s2[t]);
+                for (int t = 0; t < cnt; t++) s1[t] = s2[t] = (float)(rng_unif() * 120.0 - 100.0);
+                float e1 = ref->exp_sum(s1, cnt, 20.0f), e2 = fast->exp_sum(s2, cnt, 20.0f);
+                cr_assert(fabsf(e1 - e2) <= 1e-5f * e1 + 1e-30f, "exp sum cnt=%d: %g vs %g", cnt, e1, e2);
+                for (int t = 0; t < cnt; t++)
+                    cr_assert(fabsf(s1[t] - s2[t]) <= 1e-6f * s1[t] + 1e-37f, "exp t=%d: %g vs %g", t, s1[t], s2[t]);
+                for (int d = 0; d < hd; d++) o1[d] = o2[d] = rng_gauss();
+                for (int t = 0; t < cnt; t++) s1[t] = s2[t] = (float)rng_unif();
+                ref->accum(vt, hd, cnt, s1, 0.75f, o1);
+                fast->accum(vt, hd, cnt, s2, 0.75f, o2);
+                for (int d = 0; d < hd; d++)
+                    cr_assert(fabsf(o1[d] - o2[d]) <= 1e-4f * (1 + fabsf(o1[d])), "accum hd=%d d=%d: %g vs %g", hd, d, o1[d], o2[d]);
+            }
+            slm_free(kt);
+            slm_free(vt);
+        }
+}

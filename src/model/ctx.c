@@ -23,7 +23,7 @@ void slm_ctx_free(slm_ctx *c) {
     slm_pool_free(c->pool);
     slm_kvp_destroy(&c->kv);
     void *bufs[] = { c->c_tok, c->c_pos, c->c_seq, c->x, c->xn, c->q, c->k, c->v, c->att, c->gu, c->h,
-                     c->rope_cos, c->rope_sin, c->scores, c->wbuf };
+                     c->rope_cos, c->rope_sin, c->attn_scratch, c->attn_runs, c->wbuf };
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) slm_free(bufs[i]);
     slm_free(c);
 }
@@ -104,7 +104,14 @@ int slm_ctx_new(slm_model *m, const slm_ctx_params *params, slm_ctx **out, slm_e
     c->rope_cos = fbuf(B, half, &bad);
     c->rope_sin = fbuf(B, half, &bad);
     int nth = c->pool ? slm_pool_size(c->pool) : 1;
-    c->scores = fbuf((size_t)nth, (size_t)n_ctx, &bad);
+    {   /* attention scratch per thread: K and V tiles, a row, one block of
+         * scores, and (m, l, o[head_dim]) per entry and head of a run of 16 */
+        size_t hd = (size_t)hp->head_dim, blk = (size_t)block, group = (size_t)(hp->n_head / hp->n_head_kv);
+        c->attn_scratch_stride = 2 * hd * blk + (hd > blk ? hd : blk) + blk + SLM_ATTN_TQ * group * (hd + 2) + 16;
+        c->attn_scratch = fbuf((size_t)nth, c->attn_scratch_stride, &bad);
+        c->attn_runs = slm_malloc((B + 1) * sizeof(int32_t));
+        if (!c->attn_runs) bad = 1;
+    }
     /* activations converted for the largest matmul input of any weight type */
     size_t wmax = 0;
     const slm_mat *mats[] = { &m->output, &m->tok_embd };

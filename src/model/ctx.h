@@ -24,7 +24,10 @@ struct slm_ctx {
     int32_t *c_tok, *c_pos, *c_seq; /* the chunk being computed                    */
     float *x, *xn, *q, *k, *v, *att, *gu, *h;
     float *rope_cos, *rope_sin;     /* [n_batch][n_rot/2]                          */
-    float *scores;                  /* [n_threads][n_ctx]                          */
+    float *attn_scratch;            /* per thread: K/V tiles, scores, run state    */
+    size_t attn_scratch_stride;     /* floats per thread                           */
+    int32_t *attn_runs;             /* [n_batch + 1] run starts (forward.c)        */
+#define SLM_ATTN_TQ 16              /* entries per attention run (forward.c)       */
     void  *wbuf;                    /* activations converted for vec_dot           */
     slm_matmul_observer observer;   /* NULL: none (see above)                      */
     void  *observer_ud;             /* passed to observer                          */

@@ -17,6 +17,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "kernels/attn.h"
 #include "kernels/ops.h"
 #include "kernels/types.h"
 #include "model/ctx.h"
@@ -67,45 +68,109 @@ static void rope_tables(slm_ctx *c, int32_t n) {
     }
 }
 
+/* Attention, blockwise with an online softmax (flash-attention style).
+ *
+ * Work is split into tasks of (KV head, run of up to ATTN_TQ consecutive
+ * batch entries of one sequence). A task walks the cached positions block
+ * by block: it converts the KV head's slice of the block once into F32
+ * tiles (K transposed, V position-major) and runs every query head of the
+ * group, for every entry of the run, against them, keeping per (entry,
+ * head) the running max, the running sum of exponentials and the unnormed
+ * output; nothing larger than one block of scores exists at a time, so long
+ * contexts cost no memory per position. An entry's result does not depend
+ * on the other entries of its run (the arithmetic per entry is the same
+ * whatever the batch), so batching changes no result. */
+#define ATTN_TQ SLM_ATTN_TQ
+
 typedef struct attn_job {
     slm_ctx *c;
     int32_t il, n;
+    int32_t *run_start;   /* task runs: entries [run_start[r], run_start[r + 1]) */
+    int32_t n_runs;
 } attn_job;
+
+static void attn_run(slm_ctx *c, int32_t il, int32_t i0, int32_t i1, int32_t g, float *scratch) {
+    const slm_kvp *kv = &c->kv;
+    const slm_hparams *hp = &c->model->hp;
+    const slm_type_traits *kt = slm_type_traits_get(kv->type);
+    const slm_attn_kernels *ak = slm_attn_kernels_get();
+    const int32_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv, B = kv->block;
+    const size_t Q = (size_t)hp->n_head * hd, es = kv->esize, koff = (size_t)g * hd;
+    const float scale = 1.0f / sqrtf((float)hd);
+    float *ktile = scratch, *vtile = ktile + (size_t)hd * B, *tmp = vtile + (size_t)B * hd;
+    float *sc = tmp + (hd > B ? hd : B), *state = sc + B;   /* state: per (entry, head) m, l, o[hd] */
+    const size_t SW = (size_t)hd + 2;
+    const int32_t seq = c->c_seq[i0];
+    int32_t max_kv = 0;
+    for (int32_t i = i0; i < i1; i++) max_kv = c->c_pos[i] + 1 > max_kv ? c->c_pos[i] + 1 : max_kv;
+    for (int32_t e = 0; e < (i1 - i0) * group; e++) {
+        float *st = state + (size_t)e * SW;
+        st[0] = -INFINITY;
+        st[1] = 0.0f;
+        memset(st + 2, 0, (size_t)hd * sizeof(float));
+    }
+    for (int32_t b0 = 0; b0 < max_kv; b0 += B) {
+        int32_t cnt_blk = max_kv - b0 < B ? max_kv - b0 : B;
+        for (int32_t t = 0; t < cnt_blk; t++) {   /* K rows -> kt[d*B + t] */
+            kt->to_float(slm_kvp_k_row(kv, seq, il, b0 + t) + koff * es, tmp, hd);
+            for (int32_t d = 0; d < hd; d++) ktile[(size_t)d * B + t] = tmp[d];
+        }
+        const unsigned char *vb = slm_kvp_v_base(kv, seq, il, b0) + koff * (size_t)B * es;
+        for (int32_t d = 0; d < hd; d++) {         /* V columns -> vt[t*hd + d] */
+            kt->to_float(vb + (size_t)d * B * es, tmp, cnt_blk);
+            for (int32_t t = 0; t < cnt_blk; t++) vtile[(size_t)t * hd + d] = tmp[t];
+        }
+        for (int32_t i = i0; i < i1; i++) {
+            int32_t n_kv = c->c_pos[i] + 1;
+            if (n_kv <= b0) continue;
+            int32_t cnt = n_kv - b0 < cnt_blk ? n_kv - b0 : cnt_blk;
+            for (int32_t hh = 0; hh < group; hh++) {
+                const float *q = c->q + (size_t)i * Q + (size_t)(g * group + hh) * hd;
+                float *st = state + ((size_t)(i - i0) * group + hh) * SW;
+                float mx = ak->scores(ktile, B, hd, cnt, q, scale, sc);
+                float m_new = mx > st[0] ? mx : st[0];
+                float corr = st[0] == -INFINITY ? 0.0f : expf(st[0] - m_new);
+                float sum = ak->exp_sum(sc, cnt, m_new);
+                st[1] = st[1] * corr + sum;
+                ak->accum(vtile, hd, cnt, sc, corr, st + 2);
+                st[0] = m_new;
+            }
+        }
+    }
+    for (int32_t i = i0; i < i1; i++)
+        for (int32_t hh = 0; hh < group; hh++) {
+            const float *st = state + ((size_t)(i - i0) * group + hh) * SW;
+            float *o = c->att + (size_t)i * Q + (size_t)(g * group + hh) * hd;
+            float inv = st[1] > 0 ? 1.0f / st[1] : 0.0f;
+            for (int32_t d = 0; d < hd; d++) o[d] = st[2 + d] * inv;
+        }
+}
 
 static void attn_worker(void *arg, int ith, int nth) {
     const attn_job *j = arg;
     slm_ctx *c = j->c;
-    const slm_kvp *kv = &c->kv;
-    const slm_hparams *hp = &c->model->hp;
-    const slm_type_traits *kt = slm_type_traits_get(kv->type);
-    int32_t hd = hp->head_dim, n_head = hp->n_head, group = hp->n_head / hp->n_head_kv, B = kv->block;
-    size_t Q = (size_t)n_head * hd, es = kv->esize;
-    float *scores = c->scores + (size_t)ith * c->n_ctx;
-    float scale = 1.0f / sqrtf((float)hd);
-    long lo, hi;
-    slm_split((long)j->n * n_head, ith, nth, &lo, &hi);
-    for (long task = lo; task < hi; task++) {
-        int32_t i = (int32_t)(task / n_head), h = (int32_t)(task % n_head);
-        int32_t seq = c->c_seq[i], n_kv = c->c_pos[i] + 1;
-        const float *q = c->q + i * Q + (size_t)h * hd;
-        size_t koff = (size_t)(h / group) * hd;
-        for (int32_t t = 0; t < n_kv; t++) {
-            kt->vec_dot(hd, &scores[t], slm_kvp_k_row(kv, seq, j->il, t) + koff * es, q);
-            scores[t] *= scale;
-        }
-        slm_softmax(scores, n_kv);
-        float *o = c->att + i * Q + (size_t)h * hd;
-        memset(o, 0, (size_t)hd * sizeof *o);
-        for (int32_t t0 = 0; t0 < n_kv; t0 += B) { /* one block of positions at a time */
-            int32_t cnt = n_kv - t0 < B ? n_kv - t0 : B;
-            const unsigned char *vb = slm_kvp_v_base(kv, seq, j->il, t0) + koff * (size_t)B * es;
-            for (int32_t d = 0; d < hd; d++) {
-                float part;
-                kt->vec_dot(cnt, &part, vb + (size_t)d * B * es, scores + t0);
-                o[d] += part;
-            }
-        }
+    int32_t n_kv_head = c->model->hp.n_head_kv;
+    long n_tasks = (long)j->n_runs * n_kv_head;
+    float *scratch = c->attn_scratch + (size_t)ith * c->attn_scratch_stride;
+    /* interleaved: later runs of a prompt attend more positions */
+    for (long task = ith; task < n_tasks; task += nth) {
+        int32_t r = (int32_t)(task / n_kv_head), g = (int32_t)(task % n_kv_head);
+        attn_run(c, j->il, j->run_start[r], j->run_start[r + 1], g, scratch);
     }
+}
+
+/* Splits the batch into runs of consecutive entries of one sequence, at
+ * most ATTN_TQ long; returns the number of runs (starts in c->attn_runs). */
+static int32_t attn_runs(slm_ctx *c, int32_t n) {
+    int32_t nr = 0;
+    for (int32_t i = 0; i < n;) {
+        int32_t e = i + 1;
+        while (e < n && e - i < ATTN_TQ && c->c_seq[e] == c->c_seq[i]) e++;
+        c->attn_runs[nr++] = i;
+        i = e;
+    }
+    c->attn_runs[nr] = n;
+    return nr;
 }
 
 /* Writes the chunk's K rows and V columns into the cache at their positions. */
@@ -156,7 +221,7 @@ static void layer_forward(slm_ctx *c, int32_t il, int32_t n) {
         slm_rope(k, hp->n_head_kv, hd, hp->n_rot, c->rope_cos + (size_t)i * half, c->rope_sin + (size_t)i * half, neox);
     }
     kv_store(c, il, n);
-    attn_job aj = { c, il, n };
+    attn_job aj = { c, il, n, c->attn_runs, attn_runs(c, n) };
     slm_pool_run(c->pool, attn_worker, &aj);
     matmul(c, &L->wo, c->att, n, c->xn, E);
     add_bias(c->xn, L->bo, n, E, E);
