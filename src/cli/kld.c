@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/ppl_opts.h"
 #include "quality/kld.h"
 #include "util/alloc.h"
 #include "util/json.h"
@@ -44,6 +45,7 @@ int cmd_kld(int argc, char **argv) {
     const char *base_path = NULL, *path = NULL, *file = NULL;
     slm_ppl_params pp = slm_ppl_default_params();
     bool json = false, ctx_given = false;
+    int orc = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--json")) { json = true; continue; }
@@ -52,15 +54,8 @@ int cmd_kld(int argc, char **argv) {
         if (!strcmp(a, "--base")) base_path = v;
         else if (!strcmp(a, "-m")) path = v;
         else if (!strcmp(a, "-f")) file = v;
-        else if (!strcmp(a, "--ctx") || !strcmp(a, "-c")) {
-            if (!cli_parse_i32(v, 4, 1 << 20, &pp.n_ctx)) return cli_usage("kld", "--ctx wants 4..1048576");
-            ctx_given = true;
-        } else if (!strcmp(a, "--stride")) {
-            if (!cli_parse_i32(v, 1, 1 << 20, &pp.stride)) return cli_usage("kld", "--stride wants a positive number");
-        } else if (!strcmp(a, "--chunks")) {
-            if (!cli_parse_i32(v, 1, 1 << 30, &pp.n_chunks)) return cli_usage("kld", "--chunks wants a positive number");
-        } else if (!strcmp(a, "-t")) {
-            if (!cli_parse_i32(v, 1, 512, &pp.n_threads)) return cli_usage("kld", "-t wants 1..512");
+        else if (cli_ppl_option("kld", a, v, true, &pp, &ctx_given, &orc)) {
+            if (orc) return orc;
         } else return cli_usage("kld", "unknown option '%s'", a);
     }
     if (!base_path || !path || !file) return cli_usage("kld", "--base BASE, -m MODEL and -f TEXT are required");

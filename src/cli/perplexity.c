@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/ppl_opts.h"
 #include "quality/ppl.h"
 #include "util/alloc.h"
 #include "util/json.h"
@@ -43,6 +44,7 @@ int cmd_perplexity(int argc, char **argv) {
     const char *path = NULL, *file = NULL;
     slm_ppl_params pp = slm_ppl_default_params();
     bool json = false, ctx_given = false;
+    int orc = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--json")) { json = true; continue; }
@@ -50,15 +52,8 @@ int cmd_perplexity(int argc, char **argv) {
         i++;
         if (!strcmp(a, "-m")) path = v;
         else if (!strcmp(a, "-f")) file = v;
-        else if (!strcmp(a, "--ctx") || !strcmp(a, "-c")) {
-            if (!cli_parse_i32(v, 4, 1 << 20, &pp.n_ctx)) return cli_usage("perplexity", "--ctx wants 4..1048576");
-            ctx_given = true;
-        } else if (!strcmp(a, "--stride")) {
-            if (!cli_parse_i32(v, 1, 1 << 20, &pp.stride)) return cli_usage("perplexity", "--stride wants a positive number");
-        } else if (!strcmp(a, "--chunks")) {
-            if (!cli_parse_i32(v, 1, 1 << 30, &pp.n_chunks)) return cli_usage("perplexity", "--chunks wants a positive number");
-        } else if (!strcmp(a, "-t")) {
-            if (!cli_parse_i32(v, 1, 512, &pp.n_threads)) return cli_usage("perplexity", "-t wants 1..512");
+        else if (cli_ppl_option("perplexity", a, v, true, &pp, &ctx_given, &orc)) {
+            if (orc) return orc;
         } else return cli_usage("perplexity", "unknown option '%s'", a);
     }
     if (!path || !file) return cli_usage("perplexity", "-m MODEL and -f TEXT are required");
@@ -131,4 +126,22 @@ done:
     slm_free(ids);
     slm_model_free(m);
     return rc;
+}
+
+bool cli_ppl_option(const char *cmd, const char *a, const char *v, bool stride, slm_ppl_params *pp, bool *ctx_given,
+                    int *rc) {
+    *rc = 0;
+    if (!strcmp(a, "--ctx") || !strcmp(a, "-c")) {
+        if (!cli_parse_i32(v, 4, 1 << 20, &pp->n_ctx)) *rc = cli_usage(cmd, "--ctx wants 4..1048576");
+        *ctx_given = true;
+    } else if (stride && !strcmp(a, "--stride")) {
+        if (!cli_parse_i32(v, 1, 1 << 20, &pp->stride)) *rc = cli_usage(cmd, "--stride wants a positive number");
+    } else if (!strcmp(a, "--chunks")) {
+        if (!cli_parse_i32(v, 1, 1 << 30, &pp->n_chunks)) *rc = cli_usage(cmd, "--chunks wants a positive number");
+    } else if (!strcmp(a, "-t")) {
+        if (!cli_parse_i32(v, 1, 512, &pp->n_threads)) *rc = cli_usage(cmd, "-t wants 1..512");
+    } else {
+        return false;
+    }
+    return true;
 }

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/ppl_opts.h"
 #include "quality/kld.h"
 #include "quality/speed.h"
 #include "quant/quantize.h"
@@ -296,6 +297,7 @@ int cmd_quant_report(int argc, char **argv) {
     rp->n_tg = 64;
     const char *types = DEFAULT_TYPES;
     bool keep = false, requant = false, ctx_given = false;
+    int orc = 0;
     int rc = 2;
     char *text = NULL, *json = NULL, tmpdir[4096] = "";
     int32_t *ids = NULL;
@@ -316,13 +318,8 @@ int cmd_quant_report(int argc, char **argv) {
         else if (!strcmp(a, "--types")) types = v;
         else if (!strcmp(a, "--imatrix")) rp->imatrix = v;
         else if (!strcmp(a, "-o")) rp->prefix = v;
-        else if (!strcmp(a, "--ctx") || !strcmp(a, "-c")) {
-            if (!cli_parse_i32(v, 4, 1 << 20, &rp->pp.n_ctx)) { cli_usage("quant-report", "--ctx wants 4..1048576"); goto done; }
-            ctx_given = true;
-        } else if (!strcmp(a, "--chunks")) {
-            if (!cli_parse_i32(v, 1, 1 << 30, &rp->pp.n_chunks)) { cli_usage("quant-report", "--chunks wants a positive number"); goto done; }
-        } else if (!strcmp(a, "-t")) {
-            if (!cli_parse_i32(v, 1, 512, &rp->pp.n_threads)) { cli_usage("quant-report", "-t wants 1..512"); goto done; }
+        else if (cli_ppl_option("quant-report", a, v, false, &rp->pp, &ctx_given, &orc)) {
+            if (orc) goto done;
         } else if (!strcmp(a, "--pp")) {
             if (!cli_parse_i32(v, 0, 4096, &rp->n_pp)) { cli_usage("quant-report", "--pp wants 0..4096"); goto done; }
         } else if (!strcmp(a, "--tg")) {
