@@ -30,7 +30,8 @@ typedef struct slm_mat {
     int32_t type;
     int64_t ne0, ne1;
     size_t  row_bytes;
-    const void *data;      /* in the mapping */
+    const void *data;      /* in the mapping, or in the resident copy (resident.c) */
+    const void *mapped;    /* in the mapping, whichever data is                     */
 } slm_mat;
 
 typedef struct slm_layer {

@@ -139,7 +139,10 @@ int slm_model_make_resident(slm_model *m, const char *path, int n_threads, slm_e
         rc = slm_err_set(err, SLM_EIO, "%s: reading the weights: %s", path, strerror(j.failed_errno));
         goto out;
     }
-    for (int i = 0; i < n; i++) it[i].m->data = it[i].dst;
+    for (int i = 0; i < n; i++) {
+        it[i].m->mapped = it[i].m->data;   /* tools match tensors by their place in the file */
+        it[i].m->data = it[i].dst;
+    }
     m->resident = raw;
     m->resident_len = len;
 out:

@@ -136,7 +136,7 @@ static int32_t resolve(slm_imatrix *im, const slm_mat *w) {
     const slm_gguf *g = im->model->gguf;
     for (int64_t i = 0; i < slm_gguf_n_tensors(g); i++) {
         const slm_gguf_tensor *t = slm_gguf_tensor_at(g, i);
-        if (t->data != w->data) continue;
+        if (t->data != (w->mapped ? w->mapped : w->data)) continue;   /* resident weights: their file place */
         char name[512];
         size_t len = t->name.len < sizeof name - 1 ? (size_t)t->name.len : sizeof name - 1;
         memcpy(name, t->name.ptr, len);
