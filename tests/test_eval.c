@@ -258,6 +258,33 @@ Test(eval, init_writes_a_suite_that_loads) {
     free(out);
 }
 
+/* An in-process target enforces response_format while decoding, as slm
+ * serve does: even a random-weight model answers with JSON matching the
+ * schema, so the json_schema scorer passes every case. */
+Test(eval, local_target_constrains_json) {
+    const char *m = th_synth("llama", "f32", SMALL);
+    const char *suite = th_tmp("json.jsonl");
+    write_text(suite,
+               "{\"suite\":{\"name\":\"json\",\"scorer\":{\"name\":\"json_schema\",\"schema\":{\"type\":\"object\","
+               "\"properties\":{\"ok\":{\"type\":\"boolean\"}},\"required\":[\"ok\"]}},"
+               "\"params\":{\"max_tokens\":600,\"temperature\":0,\"response_format\":{\"type\":\"json_schema\","
+               "\"json_schema\":{\"name\":\"x\",\"schema\":{\"type\":\"object\",\"properties\":{\"ok\":{\"type\":\"boolean\"}},"
+               "\"required\":[\"ok\"],\"additionalProperties\":false}}}}}}\n"
+               "{\"id\":\"1\",\"prompt\":\"Is the sky blue?\",\"expected\":null}\n"
+               "{\"id\":\"2\",\"prompt\":\"Is water dry?\",\"expected\":null}\n"
+               "{\"id\":\"3\",\"prompt\":\"Any object\",\"expected\":null,\"params\":{\"response_format\":\"json_object\"},"
+               "\"scorer\":\"json_valid\"}\n");
+    char *out = NULL;
+    int rc = slm(&out, "eval run %s --db %s --json --target local=%s,threads=1 2>&1", suite, th_tmp("json.db"), m);
+    cr_assert_eq(rc, 0, "eval run failed: %s", out);
+    cJSON *j = summary_of(out);
+    const cJSON *t = target_json(j, "local");
+    cr_assert_eq(jint(t, "errors"), 0, "%s", out);
+    cr_assert_eq(jint(t, "pass"), 3, "every constrained answer is valid: %s", out);
+    cJSON_Delete(j);
+    free(out);
+}
+
 /* ---- real targets: two servers and an in-process model ------------------------------------ */
 
 Test(eval, servers_and_local_model) {

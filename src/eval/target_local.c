@@ -8,6 +8,11 @@
  * token, a stop string, max_tokens (default 256), a full context or the
  * attempt's deadline. Nothing here is worth retrying: a local failure is
  * final. LoRA adapters are accepted in the spec and refused at open.
+ *
+ * response_format json_object or json_schema is enforced while decoding,
+ * as slm serve does (sample/constraint.h): the vocabulary index is built
+ * once per target (under a lock, on first use) and shared by the workers;
+ * each attempt compiles its schema.
  */
 #include <math.h>
 #include <stdarg.h>
@@ -15,7 +20,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
 #include "chat/prompt.h"
+#include "sample/constraint.h"
 #include "eval/target.h"
 #include "sample/stop.h"
 #include "util/alloc.h"
@@ -29,6 +37,8 @@ typedef struct local_impl {
     slm_model *model;
     slm_chat_family fam;
     int32_t n_ctx;
+    pthread_mutex_t cv_mu;          /* guards building cv (a leaf lock)      */
+    slm_constraint_vocab *cv;       /* JSON constraints' vocabulary index    */
 } local_impl;
 
 typedef struct local_ws {
@@ -68,6 +78,7 @@ static int l_open(slm_eval_target *t, slm_err *err) {
         if (!L->fam) L->fam = SLM_CHAT_CHATML;
     }
     L->n_ctx = t->cfg.n_ctx > 0 ? t->cfg.n_ctx : (in.n_ctx_train > 0 && in.n_ctx_train < 4096 ? in.n_ctx_train : 4096);
+    pthread_mutex_init(&L->cv_mu, NULL);
     t->impl = L;
     return 0;
 }
@@ -75,9 +86,39 @@ static int l_open(slm_eval_target *t, slm_err *err) {
 static void l_close(slm_eval_target *t) {
     local_impl *L = t->impl;
     if (!L) return;
+    slm_constraint_vocab_free(L->cv);
+    pthread_mutex_destroy(&L->cv_mu);
     slm_model_free(L->model);
     slm_free(L);
     t->impl = NULL;
+}
+
+/* The case's response_format as a constraint: NULL (*out) for none or
+ * "text"; "json_object" / {"type":"json_object"}: any JSON object;
+ * {"type":"json_schema","json_schema":{"schema":{…}}}: that schema. */
+static int json_constraint(local_impl *L, const cJSON *params, slm_constraint **out, slm_err *err) {
+    *out = NULL;
+    const cJSON *rf = params ? cJSON_GetObjectItemCaseSensitive(params, "response_format") : NULL;
+    const char *type = cJSON_IsString(rf) ? rf->valuestring : NULL;
+    if (cJSON_IsObject(rf)) {
+        const cJSON *tp = cJSON_GetObjectItemCaseSensitive(rf, "type");
+        type = cJSON_IsString(tp) ? tp->valuestring : NULL;
+    }
+    if (!type || !strcmp(type, "text")) return 0;
+    char *schema = NULL;
+    if (!strcmp(type, "json_schema")) {
+        const cJSON *js = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(rf, "json_schema"), "schema");
+        if (!cJSON_IsObject(js)) return slm_err_set(err, SLM_EINVAL, "response_format json_schema without a schema object");
+        if (!(schema = cJSON_PrintUnformatted(js))) return slm_err_set(err, SLM_ENOMEM, "out of memory");
+    } else if (strcmp(type, "json_object")) {
+        return slm_err_set(err, SLM_EINVAL, "response_format type '%s' (text, json_object, json_schema)", type);
+    }
+    pthread_mutex_lock(&L->cv_mu);
+    int rc = L->cv ? 0 : slm_constraint_vocab_new(slm_model_vocab(L->model), &L->cv, err);
+    pthread_mutex_unlock(&L->cv_mu);
+    if (!rc) rc = slm_constraint_new_json_with(L->cv, schema, out, err);
+    if (schema) cJSON_free(schema);
+    return rc;
 }
 
 static void l_worker_free(slm_eval_target *t, void *p) {
@@ -148,6 +189,7 @@ static void l_attempt(slm_eval_target *t, void *p, const cJSON *messages, const 
     slm_chat_msg *msgs = slm_calloc((size_t)(n_msgs ? n_msgs : 1), sizeof *msgs);
     int32_t *ids = NULL, n_ids = 0;
     slm_sampler *smp = NULL;
+    slm_constraint *con = NULL;
     slm_detok *dt = NULL;
     slm_stopper *sp = NULL;
     slm_err e = { 0 };
@@ -180,6 +222,7 @@ static void l_attempt(slm_eval_target *t, void *p, const cJSON *messages, const 
     for (const cJSON *s = cJSON_IsArray(st) ? st->child : NULL; s && n_stops < MAX_STOPS; s = s->next)
         if (cJSON_IsString(s)) stops[n_stops++] = s->valuestring;
     int32_t n_vocab = slm_vocab_n_tokens(v);
+    if ((rc = json_constraint(L, params, &con, &e))) { fail(a, rc, "%s", e.msg); goto done; }
     if (slm_sampler_new(&sp_params, n_vocab, &smp) || slm_detok_new(v, &dt) || !(sp = slm_stopper_new(stops, n_stops))) {
         fail(a, SLM_EINVAL, "bad sampling parameters, or out of memory");
         goto done;
@@ -207,9 +250,16 @@ static void l_attempt(slm_eval_target *t, void *p, const cJSON *messages, const 
             fail(a, SLM_ETIMEDOUT, "timed out after %.1f s (%ld tokens generated)", timeout_ms / 1000.0, n_gen);
             goto done;
         }
+        if (con) slm_constraint_apply(con, w->logits);
         int32_t tok = slm_sampler_sample(smp, w->logits);
+        if (con && (rc = slm_constraint_accept(con, tok))) {
+            fail(a, rc, "constrained decoding reached a dead end after %ld tokens (the schema needs bytes the "
+                        "vocabulary cannot produce)", n_gen);
+            goto done;
+        }
         if (slm_vocab_is_eog(v, tok)) break;
         slm_sampler_accept(smp, tok);
+
         n_gen++;
         int n = slm_detok_push(dt, tok, piece, sizeof piece);
         int hit = n > 0 ? slm_stopper_push(sp, piece, (size_t)n) : 0;
@@ -232,6 +282,7 @@ static void l_attempt(slm_eval_target *t, void *p, const cJSON *messages, const 
     a->tokens_in = n_ids;
     a->tokens_out = n_gen;
 done:
+    slm_constraint_free(con);
     slm_stopper_free(sp);
     slm_detok_free(dt);
     slm_sampler_free(smp);
