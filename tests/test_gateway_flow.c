@@ -393,6 +393,45 @@ Test(gw_flow, stream_passes_through_and_is_ledgered) {
     fake_stop(f);
 }
 
+static size_t write_then_leave(char *p, size_t sz, size_t n, void *arg) {
+    int *calls = arg;
+    return ++*calls >= 2 ? 0 : sz * n;   /* take the first piece, then hang up */
+}
+
+/* A client that leaves mid-stream: the gateway stops reading the upstream,
+ * keeps serving, and the ledger says 499 (client closed). */
+Test(gw_flow, stream_client_disconnect_is_ledgered) {
+    fake *l = fake_start("loc", "x", -0.1), *f = fake_start("front", "y", -0.1);
+    pthread_mutex_lock(&l->mu);
+    l->n_chunks = 60;   /* ~1.2 s of stream: the client leaves long before its end */
+    pthread_mutex_unlock(&l->mu);
+    gwp g = gw_start("stream_gone", l, f, "  - {name: default, tiers: [local, frontier]}\n");
+    CURL *h = curl_easy_init();
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/chat/completions", g.port);
+    struct curl_slist *hd = curl_slist_append(NULL, "Content-Type: application/json");
+    int calls = 0;
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, chat(true, NULL));
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_then_leave);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &calls);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 20L);
+    CURLcode cc = curl_easy_perform(h);
+    cr_assert_eq(cc, CURLE_WRITE_ERROR, "the client hung up: %s", curl_easy_strerror(cc));
+    curl_slist_free_all(hd);
+    curl_easy_cleanup(h);
+    resp r = post(g.port, chat(false, NULL));   /* the gateway is still serving */
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    gw_stop(&g);
+    cr_assert_eq(sql_num(g.db, "SELECT count(*) FROM ledger WHERE status = 499"), 1, "a row for the abandoned stream");
+    char *e = sql_text(g.db, "SELECT error FROM ledger WHERE status = 499");
+    cr_assert(e && strstr(e, "client"), "%s", e ? e : "(null)");
+    free(e);
+    fake_stop(l);
+    fake_stop(f);
+}
+
 Test(gw_flow, stream_falls_back_before_first_byte) {
     fake *l = fake_start("loc", "x", -0.1), *f = fake_start("front", "y", -0.1);
     gwp g = gw_start("stream_fb", l, f, "  - {name: default, tiers: [local, frontier]}\n");
