@@ -294,17 +294,16 @@ static att_result attempt(req_ctx *c, int i) {
 
 /* Upstreams of tier t that may take a request, least outstanding first
  * (ties broken by a rotating start so equal replicas share the load). */
-static int candidates(req_ctx *c, int t, int *out) {
-    const slm_gw_tier_cfg *tier = &c->cfg->tiers[t];
+int slm_gw_candidates(slm_gw_snap *snap, int t, unsigned rot, int *out) {
+    const slm_gw_tier_cfg *tier = &snap->cfg->tiers[t];
     int n = 0;
     double now = slm_gw_now();
-    unsigned rot = (unsigned)atomic_load(&c->gw->seq);
     for (int k = 0; k < tier->n_upstreams; k++) {
         int i = tier->first_upstream + (int)((rot + (unsigned)k) % (unsigned)tier->n_upstreams);
-        slm_gw_upstate *st = c->snap->ups[i];
+        slm_gw_upstate *st = snap->ups[i];
         if (!atomic_load(&st->healthy) || !slm_gw_breaker_peek(&st->breaker, now)) continue;
         int load = atomic_load(&st->outstanding), j = n++;
-        while (j > 0 && atomic_load(&c->snap->ups[out[j - 1]]->outstanding) > load) { out[j] = out[j - 1]; j--; }
+        while (j > 0 && atomic_load(&snap->ups[out[j - 1]]->outstanding) > load) { out[j] = out[j - 1]; j--; }
         out[j] = i;
     }
     return n;
@@ -336,7 +335,7 @@ static bool forward_range(req_ctx *c, int k0, int k1, int rounds) {
         for (int k = k0; k < k1; k++) {
             int t = r->tiers[k];
             if (c->local_only && c->cfg->tiers[t].kind != SLM_GW_LOCAL) continue;
-            int n = candidates(c, t, cand);
+            int n = slm_gw_candidates(c->snap, t, (unsigned)atomic_load(&c->gw->seq), cand);
             for (int j = 0; j < n; j++) {
                 if (!first) atomic_fetch_add(&c->gw->m.fallbacks, 1);
                 att_result a = attempt(c, cand[j]);
@@ -418,25 +417,33 @@ static void cascade(req_ctx *c) {
 
 /* ---- cost ---------------------------------------------------------------- */
 
-static double frontier_cost(const slm_gw_tier_cfg *t, long in, long out) {
-    return ((double)in * t->price_in + (double)out * t->price_out) / 1e6;
+double slm_gw_tier_cost(const slm_gw_tier_cfg *t, long in, long out, double seconds, int sharing) {
+    if (t->kind == SLM_GW_FRONTIER)
+        return in < 0 || out < 0 ? 0 : ((double)in * t->price_in + (double)out * t->price_out) / 1e6;
+    /* the replica's time, shared by the requests it ran at once */
+    return t->cost_per_replica_hour * seconds / 3600.0 / (sharing > 0 ? sharing : 1);
 }
 
+/* Tokens (from usage, else estimated) and the cost of the answer, plus the
+ * counterfactual cost at the frontier tier. A live stream counts what
+ * passed through it (stream.c); a plain answer reads its usage. */
 static void price(req_ctx *c, double latency_s) {
     long in = -1, out = -1;
-    if (c->up_index >= 0 && c->rp->status / 100 == 2) slm_gw_usage(c->rp->body, c->rp->len, &in, &out);
+    if (c->up) {
+        in = c->s_in;
+        out = c->s_out >= 0 ? c->s_out : c->s_chunks;
+    } else {
+        if (c->up_index >= 0 && c->rp->status / 100 == 2) slm_gw_usage(c->rp->body, c->rp->len, &in, &out);
+        if (out < 0) out = c->rp->status / 100 == 2 ? (long)(c->rp->len / 4) : 0;
+    }
     if (in < 0) in = c->prompt_est;
-    if (out < 0) out = c->rp->status / 100 == 2 ? (long)(c->rp->len / 4) : 0;
     c->tok_in = in;
     c->tok_out = out;
-    if (c->up_index >= 0) {
-        const slm_gw_tier_cfg *t = &c->cfg->tiers[c->cfg->upstreams[c->up_index].tier];
-        if (t->kind == SLM_GW_FRONTIER) c->cost = frontier_cost(t, in, out);
-        else   /* the replica's time, shared by the requests it ran at once */
-            c->cost = t->cost_per_replica_hour * latency_s / 3600.0 / (c->load_at_start > 0 ? c->load_at_start : 1);
-    }
+    if (c->up_index >= 0)
+        c->cost = slm_gw_tier_cost(&c->cfg->tiers[c->cfg->upstreams[c->up_index].tier], in, out, latency_s,
+                                   c->load_at_start);
     if (c->cfg->counterfactual_tier >= 0)
-        c->cf_cost = frontier_cost(&c->cfg->tiers[c->cfg->counterfactual_tier], in, out);
+        c->cf_cost = slm_gw_tier_cost(&c->cfg->tiers[c->cfg->counterfactual_tier], in, out, 0, 1);
 }
 
 /* ---- the request ----------------------------------------------------------- */
@@ -566,17 +573,7 @@ static void finish(req_ctx *c) {
     slm_gw *gw = c->gw;
     slm_gw_reply *rp = c->rp;
     double latency = slm_gw_now() - c->t0;
-    if (c->stream && c->up_index >= 0 && rp->status / 100 == 2) {
-        const slm_gw_tier_cfg *t = &c->cfg->tiers[c->cfg->upstreams[c->up_index].tier];
-        c->tok_in = c->s_in >= 0 ? c->s_in : c->prompt_est;
-        c->tok_out = c->s_out >= 0 ? c->s_out : c->s_chunks;
-        if (t->kind == SLM_GW_FRONTIER) c->cost = frontier_cost(t, c->tok_in, c->tok_out);
-        else c->cost = t->cost_per_replica_hour * latency / 3600.0 / (c->load_at_start > 0 ? c->load_at_start : 1);
-        if (c->cfg->counterfactual_tier >= 0)
-            c->cf_cost = frontier_cost(&c->cfg->tiers[c->cfg->counterfactual_tier], c->tok_in, c->tok_out);
-    } else {
-        price(c, latency);
-    }
+    price(c, latency);
     if (c->up_index >= 0) {
         const slm_gw_upstream_cfg *u = &c->cfg->upstreams[c->up_index];
         snprintf(rp->upstream, sizeof rp->upstream, "%s", u->name);
@@ -636,11 +633,11 @@ static void finish(req_ctx *c) {
     }
     cJSON_Delete(c->json);
     slm_free(c->text);
-    slm_free(c->line);
+    slm_free(c->out_line.p);
     slm_free(c->answer);
     slm_free(c->s_pending);
     slm_free(c->sse);
-    slm_free(c->tline);
+    slm_free(c->up_line.p);
     slm_free(c->t_out);
     slm_gw_snap_put(c->snap);
     slm_free(c);

@@ -18,6 +18,9 @@
 
 #include "gateway/gw.h"
 
+/* A partial SSE line (stream.c). */
+typedef struct slm_gw_linebuf { char *p; size_t len, cap; } slm_gw_linebuf;
+
 struct slm_gw_call {
     slm_gw *gw;
     slm_gw_snap *snap;
@@ -46,7 +49,7 @@ struct slm_gw_call {
     /* streaming */
     bool stream;                   /* the client asked for stream: true          */
     slm_gw_stream *up;             /* the live upstream stream                   */
-    char *line; size_t line_len, line_cap;  /* SSE line being assembled         */
+    slm_gw_linebuf out_line;       /* SSE line going to the client, being assembled */
     long s_chunks, s_in, s_out;    /* content events; usage when the stream has it */
     char *answer; size_t answer_len, answer_cap; /* answer text (bounded)       */
     bool s_failed, s_done;         /* upstream broke mid-stream; [DONE] seen     */
@@ -57,10 +60,21 @@ struct slm_gw_call {
      * OpenAI chunks one by one */
     const struct slm_gw_adapter *tr;   /* NULL: the bytes pass through       */
     struct slm_gw_sse_state *sse;
-    char *tline; size_t tline_len, tline_cap;   /* upstream line being read  */
+    slm_gw_linebuf up_line;            /* upstream SSE line being read        */
+    struct slm_jw *t_w;                /* chunks being translated (stream.c)  */
     char *t_out; size_t t_out_len, t_out_pos;   /* translated bytes to send  */
     bool t_eof;                        /* the upstream ended cleanly          */
 };
+
+/* What an answer cost on tier t: frontier tiers by tokens (0 when either
+ * count is unknown), local tiers by the replica's time over `sharing`
+ * requests served at once. */
+double slm_gw_tier_cost(const slm_gw_tier_cfg *t, long in, long out, double seconds, int sharing);
+
+/* Upstreams of tier t that may take a request now (healthy, breaker not
+ * open), least outstanding first, ties rotated by `rot`; returns how many
+ * were written to out. */
+int slm_gw_candidates(slm_gw_snap *snap, int t, unsigned rot, int *out);
 
 /* Answer text of a 2xx OpenAI-format body (choices[0].message.content or
  * choices[0].text), slm_malloc'd; NULL when absent. */

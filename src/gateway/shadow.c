@@ -116,18 +116,11 @@ static void job_free(job *j) {
     slm_free(j);
 }
 
-/* Upstreams of tier t that may take a request, least outstanding first. */
+/* The candidate tier's least loaded available upstream, or -1. */
 static int pick(slm_gw_snap *s, int t) {
-    const slm_gw_tier_cfg *tier = &s->cfg->tiers[t];
-    int best = -1, best_load = 0;
-    double now = slm_gw_now();
-    for (int k = 0; k < tier->n_upstreams; k++) {
-        int i = tier->first_upstream + k;
-        slm_gw_upstate *st = s->ups[i];
-        if (!atomic_load(&st->healthy) || !slm_gw_breaker_peek(&st->breaker, now)) continue;
-        int load = atomic_load(&st->outstanding);
-        if (best < 0 || load < best_load) { best = i; best_load = load; }
-    }
+    int *cand = slm_malloc((size_t)s->cfg->tiers[t].n_upstreams * sizeof *cand);
+    int best = cand && slm_gw_candidates(s, t, 0, cand) > 0 ? cand[0] : -1;
+    slm_free(cand);
     return best;
 }
 
@@ -196,11 +189,7 @@ static void run_job(slm_gw *gw, job *j) {
     if (answer) {
         row.candidate_output = answer;
         slm_gw_agreement(j->primary, answer, &row.exact, &row.normalized, &row.json_fields);
-        const slm_gw_tier_cfg *t = &cfg->tiers[j->tier];
-        if (t->kind == SLM_GW_FRONTIER && row.tokens_in >= 0 && row.tokens_out >= 0)
-            row.cost = ((double)row.tokens_in * t->price_in + (double)row.tokens_out * t->price_out) / 1e6;
-        else if (t->kind == SLM_GW_LOCAL)
-            row.cost = t->cost_per_replica_hour * row.latency_ms / 3.6e6;
+        row.cost = slm_gw_tier_cost(&cfg->tiers[j->tier], row.tokens_in, row.tokens_out, row.latency_ms / 1e3, 1);
         atomic_fetch_add(&gw->m.shadow_sent, 1);
     } else {
         row.error = err_text;

@@ -45,15 +45,44 @@ static void answer_add(slm_gw_call *c, const char *s, size_t n) {
     c->answer[c->answer_len] = 0;
 }
 
-/* One complete SSE line (without its newline). */
-static void on_line(slm_gw_call *c, const char *l, size_t n) {
-    if (n < 5 || strncmp(l, "data:", 5)) return;
-    l += 5;
-    n -= 5;
-    while (n && *l == ' ') { l++; n--; }
-    if (n == 6 && !strncmp(l, "[DONE]", 6)) { c->s_done = true; return; }
+/* Feeds SSE bytes through b and calls fn(c, payload, n) for every complete
+ * `data:` line (its payload without the prefix and leading spaces); other
+ * lines (event:, comments, blank separators) are skipped, and so are lines
+ * longer than LINE_MAX_BYTES. Returns fn's first nonzero result, or
+ * SLM_ENOMEM. */
+static int sse_feed(slm_gw_linebuf *b, const char *p, size_t n, int (*fn)(slm_gw_call *, const char *, size_t),
+                    slm_gw_call *c) {
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] != '\n') {
+            if (b->len + 2 > b->cap) {
+                if (b->cap >= LINE_MAX_BYTES) continue;   /* too long to look at: skipped */
+                size_t nc = b->cap ? b->cap * 2 : 4096;
+                char *nl = slm_realloc(b->p, nc);
+                if (!nl) return SLM_ENOMEM;
+                b->p = nl;
+                b->cap = nc;
+            }
+            b->p[b->len++] = p[i];
+            continue;
+        }
+        size_t len = b->len;
+        b->len = 0;
+        if (len && b->p[len - 1] == '\r') len--;
+        if (len < 5 || strncmp(b->p, "data:", 5)) continue;
+        const char *d = b->p + 5;
+        size_t dn = len - 5;
+        while (dn && *d == ' ') { d++; dn--; }
+        int rc = fn(c, d, dn);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+/* One `data:` payload going to the client. */
+static int on_data(slm_gw_call *c, const char *l, size_t n) {
+    if (n == 6 && !strncmp(l, "[DONE]", 6)) { c->s_done = true; return 0; }
     cJSON *ev = cJSON_ParseWithLength(l, n);
-    if (!ev) return;
+    if (!ev) return 0;
     const cJSON *u = cJSON_GetObjectItemCaseSensitive(ev, "usage");
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(u, "prompt_tokens");
     const cJSON *b = cJSON_GetObjectItemCaseSensitive(u, "completion_tokens");
@@ -69,28 +98,11 @@ static void on_line(slm_gw_call *c, const char *l, size_t n) {
         if (!cJSON_IsNumber(idx) || idx->valuedouble == 0) answer_add(c, t->valuestring, strlen(t->valuestring));
     }
     cJSON_Delete(ev);
+    return 0;
 }
 
 void slm_gw_stream_account(slm_gw_call *c, const char *p, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] == '\n') {
-            size_t len = c->line_len;
-            if (len && c->line[len - 1] == '\r') len--;
-            if (c->line) on_line(c, c->line, len);
-            c->line_len = 0;
-            continue;
-        }
-        if (c->line_len + 2 > c->line_cap) {
-            if (c->line_cap >= LINE_MAX_BYTES) continue;   /* too long to look at: skipped */
-            size_t nc = c->line_cap ? c->line_cap * 2 : 4096;
-            char *nl = slm_realloc(c->line, nc);
-            if (!nl) continue;
-            c->line = nl;
-            c->line_cap = nc;
-        }
-        c->line[c->line_len++] = p[i];
-        c->line[c->line_len] = 0;
-    }
+    sse_feed(&c->out_line, p, n, on_data, c);   /* accounting only: out of memory just counts less */
 }
 
 /* The error event that ends a broken stream. */
@@ -115,30 +127,18 @@ static void make_error_event(slm_gw_call *c, const char *why) {
 
 /* Translating adapters: feeds upstream bytes, turns every complete
  * `data:` line into OpenAI chunks appended to c->t_out. */
+/* One upstream `data:` payload, translated into OpenAI chunks appended to
+ * the pending output (c->t_w). */
+static int on_upstream_data(slm_gw_call *c, const char *d, size_t n) {
+    return c->tr->stream_event(&c->cfg->upstreams[c->up_index], d, n, c->sse, c->t_w) ? SLM_ENOMEM : 0;
+}
+
 static int translate(slm_gw_call *c, const char *p, size_t n) {
     slm_jw w = { 0 };
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] != '\n') {
-            if (c->tline_len + 2 > c->tline_cap) {
-                if (c->tline_cap >= LINE_MAX_BYTES) continue;   /* an absurd line: dropped */
-                size_t nc = c->tline_cap ? c->tline_cap * 2 : 4096;
-                char *nl = slm_realloc(c->tline, nc);
-                if (!nl) { slm_jw_free(&w); return SLM_ENOMEM; }
-                c->tline = nl;
-                c->tline_cap = nc;
-            }
-            c->tline[c->tline_len++] = p[i];
-            continue;
-        }
-        size_t len = c->tline_len;
-        c->tline_len = 0;
-        if (len && c->tline[len - 1] == '\r') len--;
-        if (len < 5 || strncmp(c->tline, "data:", 5)) continue;   /* event:, comments, blank lines */
-        const char *d = c->tline + 5;
-        size_t dn = len - 5;
-        while (dn && *d == ' ') { d++; dn--; }
-        if (c->tr->stream_event(&c->cfg->upstreams[c->up_index], d, dn, c->sse, &w)) { slm_jw_free(&w); return SLM_ENOMEM; }
-    }
+    c->t_w = &w;
+    int rc = sse_feed(&c->up_line, p, n, on_upstream_data, c);
+    c->t_w = NULL;
+    if (rc) { slm_jw_free(&w); return rc; }
     if (c->sse->tokens_in >= 0) c->s_in = c->sse->tokens_in;
     if (c->sse->tokens_out >= 0) c->s_out = c->sse->tokens_out;
     if (!w.len) { slm_jw_free(&w); return 0; }
