@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gw_test.h"
 #include "helpers.h"
 
 /* ---- the fake frontier ----------------------------------------------------------- */
@@ -114,52 +115,11 @@ static void reap(proc *p, int sig) {
     waitpid(p->pid, &st, 0);
 }
 
-typedef struct resp { long status; char upstream[64]; } resp;
-
-static size_t sink(char *p, size_t s, size_t n, void *a) { return s * n; }
-
-static size_t on_header(char *p, size_t s, size_t n, void *arg) {
-    resp *r = arg;
-    size_t k = s * n;
-    if (k > 16 && !strncasecmp(p, "X-SLM-Upstream: ", 16)) {
-        size_t m = k - 16;
-        while (m && (p[16 + m - 1] == '\r' || p[16 + m - 1] == '\n')) m--;
-        snprintf(r->upstream, sizeof r->upstream, "%.*s", (int)m, p + 16);
-    }
-    return k;
+static gwt_resp post(int port, const char *body) {
+    return gwt_post(port, "/v1/chat/completions", "sk-team-a", NULL, body);
 }
 
-static resp post(int port, const char *body) {
-    resp r = { 0 };
-    CURL *h = curl_easy_init();
-    char url[128];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/chat/completions", port);
-    struct curl_slist *hd = curl_slist_append(NULL, "Content-Type: application/json");
-    hd = curl_slist_append(hd, "Authorization: Bearer sk-team-a");
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, &r);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, 60L);
-    if (curl_easy_perform(h) == CURLE_OK) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.status);
-    curl_slist_free_all(hd);
-    curl_easy_cleanup(h);
-    return r;
-}
-
-static long sql_count(const char *db, const char *q) {
-    sqlite3 *h = NULL;
-    sqlite3_stmt *st = NULL;
-    long v = -1;
-    if (sqlite3_open(db, &h) == SQLITE_OK && sqlite3_prepare_v2(h, q, -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(h);
-    return v;
-}
+static long sql_count(const char *db, const char *q) { return (long)gwt_sql_num(db, q); }
 
 Test(gateway_e2e, openai_client_through_gateway_to_slm_serve, .timeout = 300) {
     if (th_run("command -v node >/dev/null 2>&1", NULL) != 0) {
@@ -227,7 +187,7 @@ Test(gateway_e2e, openai_client_through_gateway_to_slm_serve, .timeout = 300) {
     reap(&a, SIGKILL);
     const char *body = "{\"model\":\"tiny\",\"max_tokens\":2,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
     for (int i = 0; i < 6; i++) {
-        resp r = post(g.port, body);
+        gwt_resp r = post(g.port, body);
         cr_assert_eq(r.status, 200, "request %d after the kill: %ld", i, r.status);
         cr_assert_str_eq(r.upstream, "b", "request %d", i);
     }

@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "gw_test.h"
 #include "helpers.h"
 
 /* ---- fake upstreams ------------------------------------------------------------ */
@@ -204,15 +205,13 @@ static void fake_stop(fake *f) {
 
 /* ---- the gateway process ---------------------------------------------------------- */
 
-typedef struct gwp { pid_t pid; int port; char log[600]; char db[600]; } gwp;
+typedef struct gwp { gwt_proc p; int port; char db[600]; } gwp;
 
 /* Extra settings of the frontier upstream (e.g. "adapter: anthropic, "). */
 static const char *g_front_extra = "";
 
 static gwp gw_start(const char *name, fake *loc, fake *front, const char *route) {
     gwp g = { 0 };
-    char cfg[512];
-    snprintf(cfg, sizeof cfg, "%s.yaml", th_tmp(name));
     snprintf(g.db, sizeof g.db, "%s.db", th_tmp(name));
     unlink(g.db);
     char yaml[4096];
@@ -230,103 +229,17 @@ static gwp gw_start(const char *name, fake *loc, fake *front, const char *route)
              "      - {name: %s, url: 'http://127.0.0.1:%d/v1', %smodel: big, timeout_ms: 5000}\n"
              "routes:\n%s",
              g.db, loc->name, loc->port, front->name, front->port, g_front_extra, route);
-    cr_assert_eq(th_write_file(cfg, yaml, strlen(yaml)), 0);
-    snprintf(g.log, sizeof g.log, "%s.log", cfg);
-    g.pid = fork();
-    if (g.pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        FILE *so = freopen("/dev/null", "w", stdout);
-        (void)so;
-        FILE *lf = freopen(g.log, "w", stderr);
-        (void)lf;
-        execl(th_slm_bin(), th_slm_bin(), "gateway", "-c", cfg, (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 250 && !g.port; i++) {
-        usleep(20000);
-        char *log = th_read_file(g.log, NULL);
-        const char *p = log ? strstr(log, "listening on port ") : NULL;
-        if (p) g.port = atoi(p + 18);
-        if (log && strstr(log, "error")) cr_assert_fail("gateway failed: %s", log);
-        free(log);
-    }
-    cr_assert(g.port > 0, "the gateway did not start");
+    g.p = gwt_start(name, yaml, NULL, NULL);
+    g.port = g.p.port;
     return g;
 }
 
-static void gw_stop(gwp *g) {
-    kill(g->pid, SIGTERM);
-    int st;
-    waitpid(g->pid, &st, 0);
-}
+static void gw_stop(gwp *g) { gwt_stop(&g->p, SIGTERM); }
 
-typedef struct resp {
-    long status;
-    char body[16384]; size_t len;
-    char upstream[64], cascade[64];
-    int n_writes;                   /* body callbacks: > 1 shows pieces arrived apart */
-} resp;
+typedef gwt_resp resp;
 
-static size_t on_write(char *p, size_t s, size_t n, void *arg) {
-    resp *r = arg;
-    size_t k = s * n, room = sizeof r->body - 1 - r->len;
-    memcpy(r->body + r->len, p, k < room ? k : room);
-    r->len += k < room ? k : room;
-    r->body[r->len] = 0;
-    r->n_writes++;
-    return k;
-}
-
-static void header_value(const char *p, size_t k, const char *name, char *dst) {
-    size_t nl = strlen(name);
-    if (k <= nl || strncasecmp(p, name, nl)) return;
-    size_t m = k - nl;
-    while (m && (p[nl + m - 1] == '\r' || p[nl + m - 1] == '\n')) m--;
-    snprintf(dst, 64, "%.*s", (int)m, p + nl);
-}
-
-static size_t on_header(char *p, size_t s, size_t n, void *arg) {
-    resp *r = arg;
-    header_value(p, s * n, "X-SLM-Upstream: ", r->upstream);
-    header_value(p, s * n, "X-SLM-Cascade: ", r->cascade);
-    return s * n;
-}
-
-static resp post(int port, const char *body) {
-    resp r = { 0 };
-    CURL *h = curl_easy_init();
-    char url[128];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/chat/completions", port);
-    struct curl_slist *hd = curl_slist_append(NULL, "Content-Type: application/json");
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &r);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, &r);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, 20L);
-    curl_easy_perform(h);
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.status);
-    curl_slist_free_all(hd);
-    curl_easy_cleanup(h);
-    return r;
-}
-
-static resp get(int port, const char *path) {
-    resp r = { 0 };
-    CURL *h = curl_easy_init();
-    char url[256];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &r);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, 10L);
-    curl_easy_perform(h);
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.status);
-    curl_easy_cleanup(h);
-    return r;
-}
+static resp post(int port, const char *body) { return gwt_post(port, "/v1/chat/completions", NULL, NULL, body); }
+static resp get(int port, const char *path) { return gwt_post(port, path, NULL, NULL, NULL); }
 
 static const char *chat(bool stream, const char *extra) {
     static char b[4][2048];
@@ -337,29 +250,8 @@ static const char *chat(bool stream, const char *extra) {
     return o;
 }
 
-static double sql_num(const char *db, const char *q) {
-    sqlite3 *h = NULL;
-    sqlite3_stmt *st = NULL;
-    double v = NAN;
-    if (sqlite3_open(db, &h) == SQLITE_OK && sqlite3_prepare_v2(h, q, -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_type(st, 0) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(h);
-    return v;
-}
-
-static char *sql_text(const char *db, const char *q) {
-    sqlite3 *h = NULL;
-    sqlite3_stmt *st = NULL;
-    char *v = NULL;
-    if (sqlite3_open(db, &h) == SQLITE_OK && sqlite3_prepare_v2(h, q, -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
-        v = strdup((const char *)sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
-    sqlite3_close(h);
-    return v;
-}
+#define sql_num gwt_sql_num
+#define sql_text gwt_sql_text
 
 static void init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 TestSuite(gw_flow, .init = init);

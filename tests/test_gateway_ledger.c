@@ -31,6 +31,7 @@
 #include "gateway/config.h"
 #include "gateway/ledger.h"
 #include "gateway/proxy.h"
+#include "gw_test.h"
 #include "helpers.h"
 
 /* ---- PostgreSQL helpers ---------------------------------------------------------- */
@@ -89,17 +90,7 @@ static void pg_schema(const char *schema) {
     cr_assert_eq(pg_num(schema, sql), 0, "cannot make schema %s", schema);
 }
 
-static double sql_num(const char *db, const char *q) {
-    sqlite3 *h;
-    sqlite3_stmt *st;
-    double v = -1;
-    if (sqlite3_open(db, &h) == SQLITE_OK && sqlite3_prepare_v2(h, q, -1, &st, NULL) == SQLITE_OK) {
-        if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_double(st, 0);
-        sqlite3_finalize(st);
-    }
-    sqlite3_close(h);
-    return v;
-}
+#define sql_num gwt_sql_num
 
 /* ---- the store API ----------------------------------------------------------------- */
 
@@ -388,48 +379,14 @@ static void fake_stop(fake *f) {
     free(f);
 }
 
-typedef struct gwp { pid_t pid; int port; char log[600]; } gwp;
+typedef gwt_proc gwp;
 
 /* Starts `slm gateway` on yaml; SLM_GW_TEST_PG holds the PostgreSQL test
  * conninfo for configs that name it with postgres_env. */
 static gwp gw_start(const char *name, const char *yaml, const char *pg_env) {
-    gwp g = { 0 };
-    char cfg[512];
-    snprintf(cfg, sizeof cfg, "%s.yaml", th_tmp(name));
-    cr_assert_eq(th_write_file(cfg, yaml, strlen(yaml)), 0);
-    snprintf(g.log, sizeof g.log, "%s.log", cfg);
-    g.pid = fork();
-    if (g.pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);   /* a failed test must not leave it running */
-        FILE *so = freopen("/dev/null", "w", stdout);
-        (void)so;
-        FILE *lf = freopen(g.log, "w", stderr);
-        (void)lf;
-        if (pg_env) setenv("SLM_GW_TEST_PG", pg_env, 1);
-        execl(th_slm_bin(), th_slm_bin(), "gateway", "-c", cfg, (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 500 && !g.port; i++) {
-        usleep(20000);
-        char *log = th_read_file(g.log, NULL);
-        const char *p = log ? strstr(log, "listening on port ") : NULL;
-        if (p) g.port = atoi(p + 18);
-        if (log && strstr(log, "error")) cr_assert_fail("gateway failed: %s", log);
-        int st;
-        if (!g.port && waitpid(g.pid, &st, WNOHANG) == g.pid)
-            cr_assert_fail("the gateway exited (%s %d) before listening: %s", WIFEXITED(st) ? "status" : "signal",
-                           WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), log ? log : "");
-        free(log);
-    }
-    cr_assert(g.port > 0, "the gateway did not start");
-    return g;
+    return gwt_start(name, yaml, pg_env ? "SLM_GW_TEST_PG" : NULL, pg_env);
 }
-
-static void gw_stop(gwp *g, int sig) {
-    kill(g->pid, sig);
-    int st;
-    waitpid(g->pid, &st, 0);
-}
+#define gw_stop gwt_stop
 
 /* The log holds no part of the test conninfo's password. */
 static void log_is_clean(const gwp *g) {
@@ -439,51 +396,12 @@ static void log_is_clean(const gwp *g) {
     free(log);
 }
 
-typedef struct resp { long status; char body[4096]; size_t len; char upstream[64]; char id[64]; } resp;
-
-static size_t on_write(char *p, size_t s, size_t n, void *arg) {
-    resp *r = arg;
-    size_t k = s * n, room = sizeof r->body - 1 - r->len;
-    memcpy(r->body + r->len, p, k < room ? k : room);
-    r->len += k < room ? k : room;
-    r->body[r->len] = 0;
-    return k;
-}
-
-static size_t on_header(char *p, size_t s, size_t n, void *arg) {
-    resp *r = arg;
-    size_t k = s * n, skip = 0;
-    char *dst = NULL;
-    if (k > 16 && !strncasecmp(p, "X-SLM-Upstream: ", 16)) { dst = r->upstream; skip = 16; }
-    if (k > 18 && !strncasecmp(p, "X-SLM-Request-Id: ", 18)) { dst = r->id; skip = 18; }
-    if (dst) {
-        size_t m = k - skip;
-        while (m && (p[skip + m - 1] == '\r' || p[skip + m - 1] == '\n')) m--;
-        snprintf(dst, 64, "%.*s", (int)m, p + skip);
-    }
-    return k;
-}
+typedef gwt_resp resp;
 
 static resp post(int port, const char *key, const char *model) {
-    resp r = { 0 };
-    CURL *h = curl_easy_init();
-    char url[128], auth[256], body[256];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/chat/completions", port);
+    char body[256];
     snprintf(body, sizeof body, "{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", model);
-    struct curl_slist *hd = curl_slist_append(NULL, "Content-Type: application/json");
-    if (key) { snprintf(auth, sizeof auth, "Authorization: Bearer %s", key); hd = curl_slist_append(hd, auth); }
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &r);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, &r);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, 20L);
-    if (curl_easy_perform(h) == CURLE_OK) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.status);
-    curl_slist_free_all(hd);
-    curl_easy_cleanup(h);
-    return r;
+    return gwt_post(port, "/v1/chat/completions", key, NULL, body);
 }
 
 /* One local tier (loc) and one frontier (front: 1000 in at 2 + 500 out at
