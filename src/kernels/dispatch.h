@@ -12,6 +12,8 @@
 #define SLM_KERNELS_DISPATCH_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "kernels/types.h"
 
@@ -25,5 +27,10 @@ void slm_x86_avx2_install_k(slm_type_traits t[SLM_N_TRAITS]);
  * same way. Installed over a table that already has the AVX2 kernels. */
 void slm_x86_avx512_install(slm_type_traits t[SLM_N_TRAITS]);
 void slm_x86_avx512_install_k(slm_type_traits t[SLM_N_TRAITS]);
+
+/* Packed layouts (packed.h): the AVX-512 product of SLM_LAYOUT_Q4_0_P16
+ * (x86/avx512_packed.c). */
+void slm_x86_avx512_q4_0_p16_tile(int64_t n, float *s, size_t bs, const void *x, size_t bx, const void *y, size_t by,
+                                  int nr, int nc);
 
 #endif

@@ -13,6 +13,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "kernels/packed.h"
 #include "kernels/types.h"
 
 void slm_rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps) {
@@ -63,6 +64,7 @@ size_t slm_matmul_wsize(int32_t type, int64_t n_cols, int64_t n_tok) {
 
 typedef struct mm_job {
     const slm_type_traits *tr;
+    slm_vec_dot_tile_fn tile;        /* the type's, or the packed layout's   */
     const unsigned char *w;          /* weight rows, row_bytes apart         */
     size_t row_bytes, x_row_bytes;   /* x_row_bytes: one converted token     */
     int64_t n_rows, n_cols, n_tok, y_stride;
@@ -74,6 +76,7 @@ typedef struct mm_job {
  * tile kernels' panel height), so each thread streams its own part of the
  * weights once. */
 #define MM_ROW_UNIT 16
+_Static_assert(MM_ROW_UNIT % SLM_PACK_ROWS == 0, "threads' row ranges start at panel boundaries");
 
 static void mm_worker(void *arg, int ith, int nth) {
     const mm_job *j = arg;
@@ -82,9 +85,9 @@ static void mm_worker(void *arg, int ith, int nth) {
     lo *= MM_ROW_UNIT;
     hi = hi * MM_ROW_UNIT < j->n_rows ? hi * MM_ROW_UNIT : (long)j->n_rows;
     if (lo >= hi) return;
-    if (j->tr->vec_dot_tile) {
+    if (j->tile) {
         /* the kernel blocks rows and tokens itself */
-        j->tr->vec_dot_tile(j->n_cols, j->y + lo, (size_t)j->y_stride, j->w + (size_t)lo * j->row_bytes, j->row_bytes,
+        j->tile(j->n_cols, j->y + lo, (size_t)j->y_stride, j->w + (size_t)lo * j->row_bytes, j->row_bytes,
                             j->xq, j->x_row_bytes, (int)(hi - lo), (int)j->n_tok);
         return;
     }
@@ -101,7 +104,7 @@ static void mm_worker(void *arg, int ith, int nth) {
 void slm_matmul(slm_pool *pool, int32_t type, const void *w, size_t row_bytes, int64_t n_rows, int64_t n_cols,
                 const float *x, int64_t n_tok, float *y, int64_t y_stride, void *wbuf) {
     const slm_type_traits *tr = slm_type_traits_get(type);
-    mm_job j = { tr, w, row_bytes, 0, n_rows, n_cols, n_tok, y_stride, NULL, y };
+    mm_job j = { tr, tr->vec_dot_tile, w, row_bytes, 0, n_rows, n_cols, n_tok, y_stride, NULL, y };
     if (tr->vec_dot_type == SLM_TYPE_F32) {
         j.xq = (const unsigned char *)x;
         j.x_row_bytes = (size_t)n_cols * sizeof(float);
@@ -135,7 +138,13 @@ void slm_matmul_multi(slm_pool *pool, const slm_mm_op *ops, int n_ops, int64_t n
     for (int k = 0; k < n_ops; k++) {
         const slm_type_traits *tr = slm_type_traits_get(ops[k].type);
         mm_job *j = &m.job[k];
-        *j = (mm_job){ tr, ops[k].w, ops[k].row_bytes, 0, ops[k].n_rows, n_cols, n_tok, ops[k].y_stride, NULL, ops[k].y };
+        slm_vec_dot_tile_fn tile = tr->vec_dot_tile;
+        if (ops[k].layout) {   /* packed for the active kernels; the reference if SLM_ISA changed since */
+            tile = slm_pack_tile((slm_layout)ops[k].layout, NULL);
+            if (!tile) tile = slm_pack_tile((slm_layout)ops[k].layout, "scalar");
+        }
+        *j = (mm_job){ tr, tile, ops[k].w, ops[k].row_bytes, 0, ops[k].n_rows, n_cols, n_tok, ops[k].y_stride, NULL,
+                       ops[k].y };
         if (tr->vec_dot_type == SLM_TYPE_F32) {
             j->xq = (const unsigned char *)x;
             j->x_row_bytes = (size_t)n_cols * sizeof(float);

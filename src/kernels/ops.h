@@ -32,7 +32,8 @@ size_t slm_matmul_wsize(int32_t type, int64_t n_cols, int64_t n_tok);
 void slm_matmul(slm_pool *pool, int32_t type, const void *w, size_t row_bytes, int64_t n_rows, int64_t n_cols,
                 const float *x, int64_t n_tok, float *y, int64_t y_stride, void *wbuf);
 
-/* Several products of the same activations in one pool run (Q, K and V;
+/* Several products of the same activations in one pool run (and the
+ * way to multiply by a matrix packed at load time: op.layout) (Q, K and V;
  * gate and up): one wake-up of the threads instead of one per matrix, and
  * x converted once per vec_dot_type. Each op is one weight matrix with its
  * output; every matrix has n_cols columns. wbuf: at least
@@ -45,6 +46,7 @@ typedef struct slm_mm_op {
     int64_t n_rows;
     float *y;                    /* n_tok rows of y_stride                 */
     int64_t y_stride;
+    int32_t layout;              /* slm_layout (packed.h): 0 = file rows    */
 } slm_mm_op;
 void slm_matmul_multi(slm_pool *pool, const slm_mm_op *ops, int n_ops, int64_t n_cols, const float *x, int64_t n_tok,
                       void *wbuf);

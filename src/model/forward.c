@@ -33,6 +33,11 @@ static void embed(const slm_model *m, const int32_t *tokens, int32_t n, float *x
 
 static void matmul(slm_ctx *c, const slm_mat *w, const float *x, int32_t n, float *y, int64_t y_stride) {
     if (c->observer) c->observer(c->observer_ud, w, x, n);
+    if (w->layout) {   /* packed at load (resident.c): through the op form that carries the layout */
+        slm_mm_op op = { w->type, w->data, w->row_bytes, w->ne1, y, y_stride, w->layout };
+        slm_matmul_multi(c->pool, &op, 1, w->ne0, x, n, c->wbuf);
+        return;
+    }
     slm_matmul(c->pool, w->type, w->data, w->row_bytes, w->ne1, w->ne0, x, n, y, y_stride, c->wbuf);
 }
 
@@ -42,7 +47,7 @@ static void matmul_n(slm_ctx *c, const slm_mat *const *w, int k, const float *x,
     slm_mm_op ops[SLM_MM_MAX_OPS];
     for (int i = 0; i < k; i++) {
         if (c->observer) c->observer(c->observer_ud, w[i], x, n);
-        ops[i] = (slm_mm_op){ w[i]->type, w[i]->data, w[i]->row_bytes, w[i]->ne1, y[i], y_stride[i] };
+        ops[i] = (slm_mm_op){ w[i]->type, w[i]->data, w[i]->row_bytes, w[i]->ne1, y[i], y_stride[i], w[i]->layout };
     }
     slm_matmul_multi(c->pool, ops, k, w[0]->ne0, x, n, c->wbuf);
 }

@@ -32,6 +32,7 @@ typedef struct slm_mat {
     size_t  row_bytes;
     const void *data;      /* in the mapping, or in the resident copy (resident.c) */
     const void *mapped;    /* in the mapping, whichever data is                     */
+    int32_t layout;        /* slm_layout of data (kernels/packed.h): 0 = the file's rows */
 } slm_mat;
 
 typedef struct slm_layer {

@@ -15,6 +15,11 @@
  * vocabulary stay in the mapping. The mapping is kept (metadata and the rest
  * point into it); slm_model_free unmaps the region.
  *
+ * Once copied, matrices for which the active kernels have a faster layout
+ * (kernels/packed.h: Q4_0 in 16-row panels on AVX-512) are rewritten into
+ * it in place, panels shared out to the same threads; slm_mat.layout says
+ * so. The mapping (slm_mat.mapped) keeps the file's layout.
+ *
  * The cost is load time (a page-cache read of the weights, ~0.1-0.3 s per GB
  * warm) and that two processes on one file no longer share its pages:
  * SLM_WEIGHTS_MMAP keeps the old behaviour.
@@ -28,6 +33,7 @@
 #include <unistd.h>
 
 #include "gguf/gguf.h"
+#include "kernels/packed.h"
 #include "model/model.h"
 #include "util/alloc.h"
 #include "util/err.h"
@@ -75,6 +81,63 @@ static void *copy_main(void *a) {
         }
     }
     return NULL;
+}
+
+/* The pack phase: thread ith packs the panels of the items to be packed
+ * whose first byte lies in its share of their concatenation. */
+typedef struct pack_arg { copy_item *items; int n, ith, nth; size_t total; int failed; } pack_arg;
+
+static void *pack_main(void *a) {
+    pack_arg *pa = a;
+    size_t lo = pa->total / (size_t)pa->nth * (size_t)pa->ith;
+    size_t hi = pa->ith == pa->nth - 1 ? pa->total : pa->total / (size_t)pa->nth * (size_t)(pa->ith + 1);
+    size_t pos = 0;
+    for (int i = 0; i < pa->n; i++) {
+        slm_mat *m = pa->items[i].m;
+        slm_layout l = slm_pack_choose(m->type, m->ne1, m->ne0);
+        if (l == SLM_LAYOUT_ROWS) continue;
+        const size_t pbytes = (size_t)SLM_PACK_ROWS * m->row_bytes;
+        const int64_t np = m->ne1 / SLM_PACK_ROWS;
+        int64_t p0 = -1, p1 = -1;   /* this thread's panels of the item */
+        for (int64_t p = 0; p < np; p++, pos += pbytes)
+            if (pos >= lo && pos < hi) {
+                if (p0 < 0) p0 = p;
+                p1 = p + 1;
+            }
+        if (p0 >= 0 && slm_pack(l, pa->items[i].dst + (size_t)p0 * pbytes, m->row_bytes, (p1 - p0) * SLM_PACK_ROWS))
+            pa->failed = 1;
+    }
+    return NULL;
+}
+
+/* Packs every item the active kernels have a layout for, on nth threads;
+ * on success marks their slm_mat.layout. Returns 0 or -1 (out of memory
+ * for a panel's scratch: the matrices are then in an unknown state). */
+static int pack_items(copy_item *it, int n, int nth) {
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        slm_mat *m = it[i].m;
+        if (slm_pack_choose(m->type, m->ne1, m->ne0) != SLM_LAYOUT_ROWS) total += it[i].nbytes;
+    }
+    if (!total) return 0;
+    pthread_t th[MAX_COPY_THREADS];
+    pack_arg args[MAX_COPY_THREADS];
+    bool started[MAX_COPY_THREADS] = { false };
+    for (int t = 0; t < nth; t++) args[t] = (pack_arg){ it, n, t, nth, total, 0 };
+    for (int t = 1; t < nth; t++) started[t] = pthread_create(&th[t], NULL, pack_main, &args[t]) == 0;
+    pack_main(&args[0]);
+    int failed = args[0].failed;
+    for (int t = 1; t < nth; t++) {
+        if (started[t]) pthread_join(th[t], NULL);
+        else pack_main(&args[t]);
+        failed |= args[t].failed;
+    }
+    if (failed) return -1;
+    for (int i = 0; i < n; i++) {
+        slm_mat *m = it[i].m;
+        m->layout = (int32_t)slm_pack_choose(m->type, m->ne1, m->ne0);
+    }
+    return 0;
 }
 
 static void add(copy_item *items, int *n, slm_mat *m) {
@@ -142,6 +205,12 @@ int slm_model_make_resident(slm_model *m, const char *path, int n_threads, slm_e
     for (int i = 0; i < n; i++) {
         it[i].m->mapped = it[i].m->data;   /* tools match tensors by their place in the file */
         it[i].m->data = it[i].dst;
+    }
+    if (pack_items(it, n, j.nth)) {
+        munmap(raw, len);
+        for (int i = 0; i < n; i++) it[i].m->data = it[i].m->mapped;
+        rc = slm_err_set(err, SLM_ENOMEM, "out of memory packing the weights");
+        goto out;
     }
     m->resident = raw;
     m->resident_len = len;

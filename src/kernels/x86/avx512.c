@@ -734,15 +734,6 @@ SLM_INLINE void panel_fill(int kind, panel32 *P, const uint8_t *x, size_t bx, in
     for (int b = 0; b < kb; b++) panel_block(kind, rows, (size_t)(b0 + b) * xsize(kind), P->q[b], &P->d[b], &P->m[b], live);
 }
 
-/* Sum of 32 signed bytes. */
-SLM_INLINE int sum_i8x32(const uint8_t *p) {
-    __m256i v = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), _mm256_loadu_si256((const __m256i *)p));
-    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(1, 0, 3, 2)));
-    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(2, 3, 0, 1)));
-    return _mm_cvtsi128_si32(s4);
-}
-
 /* C columns (from yc, by bytes apart, already at block b0) against np
  * filled panels over kb blocks. A panel block's 8 quads are loaded once
  * and used for all C columns, whose quads are broadcast from memory; the

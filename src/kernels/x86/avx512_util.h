@@ -75,4 +75,13 @@ static inline void panel_store(float *s, __m512 v, int n_rows, int add) {
     _mm512_mask_storeu_ps(s, k, v);
 }
 
+/* Sum of 32 signed bytes. */
+SLM_INLINE int sum_i8x32(const uint8_t *p) {
+    __m256i v = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), _mm256_loadu_si256((const __m256i *)p));
+    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(1, 0, 3, 2)));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(s4);
+}
+
 #endif

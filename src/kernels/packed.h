@@ -1,0 +1,69 @@
+/*
+ * packed.h — weight layouts chosen at load time ("packed"), in which the
+ * product kernels of this CPU read a matrix with fewer instructions than
+ * in the file's row-by-row layout.
+ *
+ * A packed matrix occupies exactly the bytes of its rows (same size, same
+ * place), so a loader packs in place after reading the weights. Rows are
+ * grouped in panels of SLM_PACK_ROWS; panel p starts at byte
+ * p * SLM_PACK_ROWS * row_bytes, which is where row p * SLM_PACK_ROWS
+ * starts in the file layout, so a row range that starts at a panel
+ * boundary starts at the same address in both layouts.
+ *
+ * SLM_LAYOUT_Q4_0_P16 (Q4_0 weights, n_rows a multiple of 16): per panel,
+ * per block b of 32 columns, 288 bytes =
+ *   16 fp16 scales d (row r at bytes 2r), then
+ *   4 × 64 bytes: vector k holds, in its dword lane r, bytes 4k..4k+3 of
+ *   row r's 16 nibble bytes,
+ * so that a vector's low nibbles are elements 4k..4k+3 of the 16 rows and
+ * its high nibbles elements 16+4k..16+4k+3 ("lanes are rows"): one integer
+ * dot-product chain against a broadcast activation quad yields 16 rows'
+ * sums, with no horizontal reduction and no per-call transposition.
+ *
+ * Results. The product of a packed matrix is defined as: per row and
+ * column, blocks are summed in chunks of SLM_PACK_KB blocks, each chunk
+ * from zero with fmaf(float(isum_b), d_row_b * d_col_b, acc) in block
+ * order, and the chunks' sums added in order. Every kernel of a layout
+ * (scalar reference, AVX-512) computes exactly this, whatever the number of
+ * columns in the call, so a token's result does not depend on which other
+ * tokens share its batch (continuous batching changes no bit).
+ */
+#ifndef SLM_KERNELS_PACKED_H
+#define SLM_KERNELS_PACKED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels/types.h"
+
+#define SLM_PACK_ROWS 16
+#define SLM_PACK_KB 16
+
+typedef enum slm_layout {
+    SLM_LAYOUT_ROWS = 0,      /* the file's layout: row after row          */
+    SLM_LAYOUT_Q4_0_P16 = 1,  /* Q4_0 in 16-row panels, see above          */
+} slm_layout;
+
+/* The layout the active kernels (slm_kernels_isa) want for a matrix of
+ * this type and shape: SLM_LAYOUT_ROWS when no packed kernel fits (other
+ * types, n_rows not a multiple of SLM_PACK_ROWS, a CPU without the
+ * instructions) or when SLM_PACK=0 is set in the environment. */
+slm_layout slm_pack_choose(int32_t type, int64_t n_rows, int64_t n_cols);
+
+/* Rewrites a matrix of n_rows rows (row_bytes apart) from the file layout
+ * into `layout`, in place. Rows may be split between callers at panel
+ * boundaries (threads packing parts of one matrix). Returns 0, or -1 when
+ * the scratch for one panel cannot be allocated (data unchanged then). */
+int slm_pack(slm_layout layout, void *data, size_t row_bytes, int64_t n_rows);
+/* The inverse: back to the file layout, in place (tests, tools). */
+int slm_unpack(slm_layout layout, void *data, size_t row_bytes, int64_t n_rows);
+
+/* The tile kernel of a layout: the slm_vec_dot_tile_fn contract with x at
+ * a panel boundary of a packed matrix, bx its row_bytes and nr a multiple
+ * of SLM_PACK_ROWS; activations in the type's vec_dot_type (Q8_0 for
+ * Q4_0). isa: "scalar", "avx512", or NULL for the active set; NULL when
+ * that set has no kernel for the layout. */
+slm_vec_dot_tile_fn slm_pack_tile(slm_layout layout, const char *isa);
+
+#endif
