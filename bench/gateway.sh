@@ -8,7 +8,10 @@
 #
 # Prints one JSON line per run and the added p50/p99 at RATE. The machine's
 # cores are shared by the generator, the gateway and the upstream, so the
-# flat-out figure is a floor for the gateway alone.
+# flat-out figure is a floor for the gateway alone. The generator
+# (bench/gw_load.c) is one thread with an epoll loop over CONNS keep-alive
+# connections, so it takes at most one core's worth of scheduling however
+# many connections it drives.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RATE=${1:-1000}; SECS=${2:-10}; CONNS=${3:-32}
