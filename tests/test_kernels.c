@@ -1142,3 +1142,31 @@ Test(simd, attention_kernels_match_reference) {
             slm_free(vt);
         }
 }
+
+/* The KV cache's half-to-float conversion: every half that is not a
+ * signalling NaN (slm never writes one), at every length 0..40 (tails). */
+Test(simd, attention_f16_conversion_exact) {
+    const slm_attn_kernels *ref = slm_attn_kernels_ref(), *fast = slm_attn_kernels_isa("avx512");
+    if (!fast) {
+        cr_skip_test("no AVX-512 on this CPU or build");
+        return;
+    }
+    uint16_t *h = xalloc(sizeof(uint16_t) * 65536);
+    float *a = xalloc(sizeof(float) * 65536), *b = xalloc(sizeof(float) * 65536);
+    int n = 0;
+    for (uint32_t v = 0; v < 65536; v++) {
+        bool snan = (v & 0x7c00) == 0x7c00 && (v & 0x3ff) && !(v & 0x200);
+        if (!snan) h[n++] = (uint16_t)v;
+    }
+    ref->f16_to_f32(h, a, n);
+    fast->f16_to_f32(h, b, n);
+    cr_assert(memcmp(a, b, sizeof(float) * (size_t)n) == 0, "conversion differs from the reference");
+    for (int len = 0; len <= 40; len++) {
+        for (int i = 0; i < 48; i++) b[i] = -1.0f;
+        fast->f16_to_f32(h + 1000, b, len);
+        cr_assert(memcmp(a + 1000, b, sizeof(float) * (size_t)len) == 0 && b[len] == -1.0f, "length %d", len);
+    }
+    slm_free(h);
+    slm_free(a);
+    slm_free(b);
+}

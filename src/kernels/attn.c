@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "kernels/types.h"
+#include "util/fp16.h"
 
 #ifdef SLM_X86_KERNELS
 const slm_attn_kernels *slm_x86_avx512_attn(void);
@@ -46,7 +47,11 @@ static void ref_accum(const float *vt, int hd, int cnt, const float *p, float co
     }
 }
 
-static const slm_attn_kernels REF = { "scalar", ref_scores, ref_exp_sum, ref_accum };
+static void ref_f16_to_f32(const uint16_t *x, float *y, int n) {
+    for (int i = 0; i < n; i++) y[i] = slm_fp16_to_f32(x[i]);
+}
+
+static const slm_attn_kernels REF = { "scalar", ref_scores, ref_exp_sum, ref_accum, ref_f16_to_f32 };
 
 const slm_attn_kernels *slm_attn_kernels_ref(void) { return &REF; }
 

@@ -13,6 +13,8 @@
 #ifndef SLM_KERNELS_ATTN_H
 #define SLM_KERNELS_ATTN_H
 
+#include <stdint.h>
+
 typedef struct slm_attn_kernels {
     const char *isa;
     /* s[t] = scale * sum_d kt[d*ld + t] * q[d] for t < cnt (cnt <= ld);
@@ -22,6 +24,10 @@ typedef struct slm_attn_kernels {
     float (*exp_sum)(float *s, int cnt, float m);
     /* o[d] = o[d] * corr + sum_t p[t] * vt[t*hd + d] for d < hd. */
     void (*accum)(const float *vt, int hd, int cnt, const float *p, float corr, float *o);
+    /* y[i] = x[i] for i < n: a half-precision KV cache's rows as floats
+     * (exact; equals slm_fp16_to_f32 for every half but signalling NaNs,
+     * which slm never writes). */
+    void (*f16_to_f32)(const uint16_t *x, float *y, int n);
 } slm_attn_kernels;
 
 /* The kernels of the instruction set the matrix kernels use

@@ -99,6 +99,7 @@ static void attn_run(slm_ctx *c, int32_t il, int32_t i0, int32_t i1, int32_t g, 
     const slm_hparams *hp = &c->model->hp;
     const slm_type_traits *kt = slm_type_traits_get(kv->type);
     const slm_attn_kernels *ak = slm_attn_kernels_get();
+    const bool f16 = kv->type == SLM_TYPE_F16;
     const int32_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv, B = kv->block;
     const size_t Q = (size_t)hp->n_head * hd, es = kv->esize, koff = (size_t)g * hd;
     const float scale = 1.0f / sqrtf((float)hd);
@@ -117,12 +118,15 @@ static void attn_run(slm_ctx *c, int32_t il, int32_t i0, int32_t i1, int32_t g, 
     for (int32_t b0 = 0; b0 < max_kv; b0 += B) {
         int32_t cnt_blk = max_kv - b0 < B ? max_kv - b0 : B;
         for (int32_t t = 0; t < cnt_blk; t++) {   /* K rows -> kt[d*B + t] */
-            kt->to_float(slm_kvp_k_row(kv, seq, il, b0 + t) + koff * es, tmp, hd);
+            const unsigned char *kr = slm_kvp_k_row(kv, seq, il, b0 + t) + koff * es;
+            if (f16) ak->f16_to_f32((const uint16_t *)kr, tmp, hd);
+            else kt->to_float(kr, tmp, hd);
             for (int32_t d = 0; d < hd; d++) ktile[(size_t)d * B + t] = tmp[d];
         }
         const unsigned char *vb = slm_kvp_v_base(kv, seq, il, b0) + koff * (size_t)B * es;
         for (int32_t d = 0; d < hd; d++) {         /* V columns -> vt[t*hd + d] */
-            kt->to_float(vb + (size_t)d * B * es, tmp, cnt_blk);
+            if (f16) ak->f16_to_f32((const uint16_t *)(vb + (size_t)d * B * es), tmp, cnt_blk);
+            else kt->to_float(vb + (size_t)d * B * es, tmp, cnt_blk);
             for (int32_t t = 0; t < cnt_blk; t++) vtile[(size_t)t * hd + d] = tmp[t];
         }
         for (int32_t i = i0; i < i1; i++) {

@@ -96,7 +96,16 @@ static void accum(const float *vt, int hd, int cnt, const float *p, float corr, 
     }
 }
 
-static const slm_attn_kernels AVX512 = { "avx512", scores, exp_sum, accum };
+static void f16_to_f32(const uint16_t *x, float *y, int n) {
+    int i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(x + i))));
+    if (i < n) {
+        __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(y + i, k, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, x + i)));
+    }
+}
+
+static const slm_attn_kernels AVX512 = { "avx512", scores, exp_sum, accum, f16_to_f32 };
 
 const slm_attn_kernels *slm_x86_avx512_attn(void);
 const slm_attn_kernels *slm_x86_avx512_attn(void) { return &AVX512; }
