@@ -44,19 +44,24 @@ static uint8_t *rand_q4_0(int64_t n_rows, int64_t n, size_t *row_bytes) {
     return w;
 }
 
-/* nc columns of Q8_0 activations quantized from random floats (some blocks
- * all zero, some extreme). */
+/* nc columns of activations in the packed layout's format, quantized from
+ * random floats (some blocks all zero, some extreme). */
 static uint8_t *rand_act(int64_t n, int nc, size_t *by) {
-    *by = slm_row_size(SLM_TYPE_Q8_0, n);
+    *by = slm_pack_act_size(SLM_LAYOUT_Q4_0_P16, n);
+    cr_assert_gt(*by, slm_row_size(SLM_TYPE_Q8_0, n), "the Q8_0 blocks and per block a correction and a scale");
     uint8_t *y = malloc(*by * (size_t)nc);
     float *f = malloc(sizeof(float) * (size_t)n);
     cr_assert(y && f);
-    const slm_type_traits *q8 = slm_type_traits_ref(SLM_TYPE_Q8_0);
     for (int c = 0; c < nc; c++) {
         for (int64_t i = 0; i < n; i++) f[i] = frnd() * (i / 32 % 7 == 3 ? 1000.0f : 1.0f);
         if (n >= 64)
             for (int i = 32; i < 64; i++) f[i] = 0.0f;
-        q8->from_float(f, y + (size_t)c * *by, n);
+        slm_pack_act(SLM_LAYOUT_Q4_0_P16, f, y + (size_t)c * *by, n);
+        /* the leading bytes are exactly the Q8_0 reference's */
+        uint8_t *q = malloc(slm_row_size(SLM_TYPE_Q8_0, n));
+        slm_type_traits_ref(SLM_TYPE_Q8_0)->from_float(f, q, n);
+        cr_assert(memcmp(q, y + (size_t)c * *by, slm_row_size(SLM_TYPE_Q8_0, n)) == 0);
+        free(q);
     }
     free(f);
     return y;
@@ -185,13 +190,14 @@ Test(packed, matmul_through_ops) {
     slm_pool *pool = slm_pool_new(2);
     cr_assert_not_null(pool);
     void *wbuf = malloc(SLM_MM_MAX_OPS * slm_matmul_wsize(SLM_TYPE_Q4_0, n, nt));
+    cr_assert_geq(slm_matmul_wsize(SLM_TYPE_Q4_0, n, nt), slm_pack_act_size(SLM_LAYOUT_Q4_0_P16, n) * nt);
     slm_matmul(pool, SLM_TYPE_Q4_0, w, rb, nr, n, x, nt, y0, nr, wbuf);
     cr_assert_eq(slm_pack(SLM_LAYOUT_Q4_0_P16, w, rb, nr), 0);
     slm_mm_op op = { SLM_TYPE_Q4_0, w, rb, nr, y1, nr, SLM_LAYOUT_Q4_0_P16 };
     slm_matmul_multi(pool, &op, 1, n, x, nt, wbuf);
-    by = slm_row_size(SLM_TYPE_Q8_0, n);   /* x as the kernels see it */
+    by = slm_pack_act_size(SLM_LAYOUT_Q4_0_P16, n);   /* x as the kernels see it */
     uint8_t *yq = malloc(by * nt);
-    for (int t = 0; t < nt; t++) slm_type_traits_get(SLM_TYPE_Q8_0)->from_float(x + t * n, yq + (size_t)t * by, n);
+    for (int t = 0; t < nt; t++) slm_pack_act(SLM_LAYOUT_Q4_0_P16, x + t * n, yq + (size_t)t * by, n);
     slm_pack_tile(SLM_LAYOUT_Q4_0_P16, "scalar")(n, y2, nr, w, rb, yq, by, (int)nr, nt);
     cr_assert(memcmp(y1, y2, sizeof(float) * (size_t)(nr * nt)) == 0, "pool product differs from the reference");
     for (int64_t i = 0; i < nr * nt; i++)

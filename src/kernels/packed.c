@@ -74,6 +74,32 @@ int slm_unpack(slm_layout layout, void *data, size_t row_bytes, int64_t n_rows) 
     return repack(layout, data, row_bytes, n_rows, 0);
 }
 
+size_t slm_pack_act_size(slm_layout layout, int64_t n) {
+    if (layout != SLM_LAYOUT_Q4_0_P16 || n <= 0 || n % QK8_0) return 0;
+    return (size_t)(n / QK8_0) * (sizeof(block_q8_0) + 2 * sizeof(int32_t));
+}
+
+size_t slm_pack_act_max(int32_t type, int64_t n) {
+    return type == SLM_TYPE_Q4_0 ? slm_pack_act_size(SLM_LAYOUT_Q4_0_P16, n) : 0;
+}
+
+void slm_pack_act(slm_layout layout, const float *x, void *vy, int64_t n) {
+    (void)layout;
+    const int64_t nb = n / QK8_0;
+    uint8_t *y = vy;
+    slm_type_traits_get(SLM_TYPE_Q8_0)->from_float(x, y, n);   /* the same bytes on every ISA */
+    uint8_t *corr = y + (size_t)nb * sizeof(block_q8_0), *dy = corr + (size_t)nb * sizeof(int32_t);
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *yb = y + (size_t)b * sizeof(block_q8_0);
+        int32_t sum = 0;
+        for (int i = 0; i < QK8_0; i++) sum += (int8_t)yb[2 + i];
+        int32_t c = -8 * sum;
+        float d = slm_fp16_to_f32(ld16(yb));
+        memcpy(corr + (size_t)b * 4, &c, 4);
+        memcpy(dy + (size_t)b * 4, &d, 4);
+    }
+}
+
 /* The reference: packed.h's definition of the result, one row and column
  * at a time. */
 static void q4_0_p16_tile_ref(int64_t n, float *s, size_t bs, const void *vx, size_t bx, const void *vy, size_t by,

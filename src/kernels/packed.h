@@ -59,11 +59,23 @@ int slm_pack(slm_layout layout, void *data, size_t row_bytes, int64_t n_rows);
 /* The inverse: back to the file layout, in place (tests, tools). */
 int slm_unpack(slm_layout layout, void *data, size_t row_bytes, int64_t n_rows);
 
+/* The activations of a packed product, one column of n elements: the
+ * Q8_0 blocks (as the Q8_0 reference quantizer writes them), then per
+ * block the int32 offset correction (-8 × the sum of its 32 quants) and
+ * the block's scale as a float, so the kernels, split over threads in
+ * chunks of rows, need no per-call preparation. slm_pack_act_size: bytes
+ * per column (0 if n is not a multiple of 32); slm_pack_act writes one. */
+size_t slm_pack_act_size(slm_layout layout, int64_t n);
+void slm_pack_act(slm_layout layout, const float *x, void *y, int64_t n);
+/* The largest slm_pack_act_size of any layout of the type (0: none), for
+ * sizing scratch before the layout is known. */
+size_t slm_pack_act_max(int32_t type, int64_t n);
+
 /* The tile kernel of a layout: the slm_vec_dot_tile_fn contract with x at
  * a panel boundary of a packed matrix, bx its row_bytes and nr a multiple
- * of SLM_PACK_ROWS; activations in the type's vec_dot_type (Q8_0 for
- * Q4_0). isa: "scalar", "avx512", or NULL for the active set; NULL when
- * that set has no kernel for the layout. */
+ * of SLM_PACK_ROWS; y columns by bytes apart, each written by
+ * slm_pack_act. isa: "scalar", "avx512", or NULL for the active set; NULL
+ * when that set has no kernel for the layout. */
 slm_vec_dot_tile_fn slm_pack_tile(slm_layout layout, const char *isa);
 
 #endif
