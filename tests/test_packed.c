@@ -11,6 +11,7 @@
 #include <criterion/criterion.h>
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,6 +85,15 @@ Test(packed, pack_unpack_round_trip_in_place) {
             cr_assert(memcmp(w + 2 * r, &b0->d, 2) == 0, "scale of row %d", r);
             for (int k2 = 0; k2 < 4; k2++) cr_assert(memcmp(w + 32 + 64 * k2 + 4 * r, b0->qs + 4 * k2, 4) == 0);
         }
+        /* any row read back from the panels equals the file row's dequantization */
+        float *a = malloc(sizeof(float) * (size_t)shapes[k][1]), *b = malloc(sizeof(float) * (size_t)shapes[k][1]);
+        for (int64_t r = 0; r < shapes[k][0]; r += 7) {
+            slm_type_traits_ref(SLM_TYPE_Q4_0)->to_float(orig + (size_t)r * rb, a, shapes[k][1]);
+            slm_pack_row_to_float(SLM_LAYOUT_Q4_0_P16, w, rb, r, b, shapes[k][1]);
+            cr_assert(memcmp(a, b, sizeof(float) * (size_t)shapes[k][1]) == 0, "row %lld read from the panels", (long long)r);
+        }
+        free(a);
+        free(b);
         cr_assert_eq(slm_unpack(SLM_LAYOUT_Q4_0_P16, w, rb, shapes[k][0]), 0);
         cr_assert(memcmp(orig, w, bytes) == 0, "shape %lld x %lld: unpack(pack(w)) != w", (long long)shapes[k][0],
                   (long long)shapes[k][1]);
@@ -216,8 +226,10 @@ Test(packed, matmul_through_ops) {
 /* A Q4_0 model: packed at load (when the CPU has the kernels) and read
  * through the mapping in the file layout give the same logits up to float
  * summation order; SLM_PACK=0 keeps the file layout. */
-Test(packed, model_packed_at_load_matches_mapped) {
-    const char *p = th_synth("llama", "q4_0", "--dim 256 --layers 2 --heads 4 --kv-heads 2 --ff 512 --vocab-size 300");
+static void check_model_packed(const char *extra) {
+    char shape[256];
+    snprintf(shape, sizeof shape, "--dim 256 --layers 2 --heads 4 --kv-heads 2 --ff 512 --vocab-size 304 %s", extra);
+    const char *p = th_synth("llama", "q4_0", shape);
     cr_assert_not_null(p);
     slm_err err = { 0 };
     slm_model_params mp = slm_model_default_params();
@@ -229,6 +241,10 @@ Test(packed, model_packed_at_load_matches_mapped) {
     cr_assert_eq(mr->layers[0].wq.layout, simd ? SLM_LAYOUT_Q4_0_P16 : SLM_LAYOUT_ROWS);
     cr_assert_eq(mr->layers[1].w_down.layout, simd ? SLM_LAYOUT_Q4_0_P16 : SLM_LAYOUT_ROWS);
     cr_assert_eq(mm->layers[0].wq.layout, SLM_LAYOUT_ROWS, "the mapping is never rewritten");
+    cr_assert_eq(mr->output.layout, simd ? SLM_LAYOUT_Q4_0_P16 : SLM_LAYOUT_ROWS);
+    cr_assert_eq(mr->tied_output, strstr(extra, "--tied") != NULL);
+    if (mr->tied_output)   /* the embeddings are read from the packed output copy */
+        cr_assert(mr->tok_embd.data == mr->output.data && mr->tok_embd.layout == mr->output.layout);
     static const int32_t toks[] = { 1, 72, 101, 108, 108, 111, 44, 32, 119, 111, 114 };
     const int32_t nt = (int32_t)(sizeof toks / sizeof toks[0]);
     slm_model_info in;
@@ -256,3 +272,6 @@ Test(packed, model_packed_at_load_matches_mapped) {
     slm_model_free(mr);
     slm_model_free(mm);
 }
+
+Test(packed, model_packed_at_load_matches_mapped) { check_model_packed(""); }
+Test(packed, tied_embeddings_packed_with_the_output) { check_model_packed("--tied"); }

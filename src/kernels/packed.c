@@ -74,6 +74,20 @@ int slm_unpack(slm_layout layout, void *data, size_t row_bytes, int64_t n_rows) 
     return repack(layout, data, row_bytes, n_rows, 0);
 }
 
+void slm_pack_row_to_float(slm_layout layout, const void *data, size_t row_bytes, int64_t row, float *y, int64_t n) {
+    (void)layout;
+    const uint8_t *panel = (const uint8_t *)data + (size_t)(row / SLM_PACK_ROWS) * SLM_PACK_ROWS * row_bytes;
+    const int l = (int)(row % SLM_PACK_ROWS);
+    const slm_type_traits *tr = slm_type_traits_ref(SLM_TYPE_Q4_0);
+    for (int64_t b = 0; b < n / QK4_0; b++) {
+        const uint8_t *pb = panel + (size_t)b * P16_BLOCK;
+        block_q4_0 blk;
+        memcpy(&blk.d, pb + 2 * l, 2);
+        for (int k = 0; k < 4; k++) memcpy(blk.qs + 4 * k, pb + 32 + 64 * k + 4 * l, 4);
+        tr->to_float(&blk, y + b * QK4_0, QK4_0);
+    }
+}
+
 size_t slm_pack_act_size(slm_layout layout, int64_t n) {
     if (layout != SLM_LAYOUT_Q4_0_P16 || n <= 0 || n % QK8_0) return 0;
     return (size_t)(n / QK8_0) * (sizeof(block_q8_0) + 2 * sizeof(int32_t));

@@ -59,6 +59,11 @@ int slm_pack(slm_layout layout, void *data, size_t row_bytes, int64_t n_rows);
 /* The inverse: back to the file layout, in place (tests, tools). */
 int slm_unpack(slm_layout layout, void *data, size_t row_bytes, int64_t n_rows);
 
+/* Row `row` of a packed matrix (n elements, row_bytes per row in the file
+ * layout) as floats: the same values the file layout's to_float gives
+ * (token embeddings tied to a packed output matrix). */
+void slm_pack_row_to_float(slm_layout layout, const void *data, size_t row_bytes, int64_t row, float *y, int64_t n);
+
 /* The activations of a packed product, one column of n elements: the
  * Q8_0 blocks (as the Q8_0 reference quantizer writes them), then per
  * block the int32 offset correction (-8 × the sum of its 32 quants) and

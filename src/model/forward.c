@@ -19,6 +19,7 @@
 
 #include "kernels/attn.h"
 #include "kernels/ops.h"
+#include "kernels/packed.h"
 #include "kernels/types.h"
 #include "model/ctx.h"
 #include "util/alloc.h"
@@ -26,6 +27,12 @@
 
 static void embed(const slm_model *m, const int32_t *tokens, int32_t n, float *x) {
     const slm_type_traits *tr = slm_type_traits_get(m->tok_embd.type);
+    if (m->tok_embd.layout) {   /* tied to the output matrix, packed at load */
+        for (int32_t i = 0; i < n; i++)
+            slm_pack_row_to_float((slm_layout)m->tok_embd.layout, m->tok_embd.data, m->tok_embd.row_bytes, tokens[i],
+                                  x + (size_t)i * m->hp.n_embd, m->hp.n_embd);
+        return;
+    }
     for (int32_t i = 0; i < n; i++)
         tr->to_float((const unsigned char *)m->tok_embd.data + (size_t)tokens[i] * m->tok_embd.row_bytes,
                      x + (size_t)i * m->hp.n_embd, m->hp.n_embd);

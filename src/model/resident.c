@@ -11,9 +11,10 @@
  * pointed there. The copy is pread() from the file (the kernel copies from
  * the page cache; the mapping itself is never faulted in, so resident
  * memory stays one copy of the weights), on several threads, each into its
- * own slice. Norms, the token embeddings (one row per token) and the
- * vocabulary stay in the mapping. The mapping is kept (metadata and the rest
- * point into it); slm_model_free unmaps the region.
+ * own slice. Norms, the token embeddings (one row per token; unless they
+ * are also the output matrix) and the vocabulary stay in the mapping. The
+ * mapping is kept (metadata and the rest point into it); slm_model_free
+ * unmaps the region.
  *
  * Once copied, matrices for which the active kernels have a faster layout
  * (kernels/packed.h: Q4_0 in 16-row panels on AVX-512) are rewritten into
@@ -155,7 +156,9 @@ int slm_model_make_resident(slm_model *m, const char *path, int n_threads, slm_e
         slm_mat *lm[] = { &L->wq, &L->wk, &L->wv, &L->wqkv, &L->wo, &L->w_gate, &L->w_up, &L->w_down };
         for (int i = 0; i < 8; i++) add(it, &n, lm[i]);
     }
-    if (!m->tied_output && m->output.data != m->tok_embd.data) add(it, &n, &m->output);
+    /* tied: the output matrix is the embeddings; made resident (and packed)
+     * as the output, and the embedding lookup then reads that copy */
+    add(it, &n, &m->output);
     size_t total = 0;
     for (int i = 0; i < n; i++) {
         it[i].file_off = slm_gguf_file_offset(m->gguf, it[i].m->data);
@@ -211,6 +214,10 @@ int slm_model_make_resident(slm_model *m, const char *path, int n_threads, slm_e
         for (int i = 0; i < n; i++) it[i].m->data = it[i].m->mapped;
         rc = slm_err_set(err, SLM_ENOMEM, "out of memory packing the weights");
         goto out;
+    }
+    if (m->tied_output) {
+        m->tok_embd.data = m->output.data;
+        m->tok_embd.layout = m->output.layout;
     }
     m->resident = raw;
     m->resident_len = len;
