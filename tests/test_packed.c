@@ -45,6 +45,46 @@ static uint8_t *rand_q4_0(int64_t n_rows, int64_t n, size_t *row_bytes) {
     return w;
 }
 
+/* A Q4_K matrix: random d, dmin, 6-bit scales and nibbles. */
+static uint8_t *rand_q4_K(int64_t n_rows, int64_t n, size_t *row_bytes) {
+    *row_bytes = slm_row_size(SLM_TYPE_Q4_K, n);
+    uint8_t *w = malloc(*row_bytes * (size_t)n_rows);
+    cr_assert_not_null(w);
+    for (int64_t r = 0; r < n_rows; r++)
+        for (int64_t b = 0; b < n / 256; b++) {
+            block_q4_K *blk = (block_q4_K *)(w + (size_t)r * *row_bytes) + b;
+            blk->d = slm_f32_to_fp16(0.0005f + 0.01f * (float)(rnd() % 1000) / 1000.0f);
+            blk->dmin = slm_f32_to_fp16(0.0005f + 0.01f * (float)(rnd() % 1000) / 1000.0f);
+            for (int i = 0; i < 12; i++) blk->scales[i] = (uint8_t)rnd();
+            for (int i = 0; i < 128; i++) blk->qs[i] = (uint8_t)rnd();
+        }
+    return w;
+}
+
+static uint8_t *rand_w(slm_layout l, int64_t n_rows, int64_t n, size_t *row_bytes) {
+    return l == SLM_LAYOUT_Q4_K_P16 ? rand_q4_K(n_rows, n, row_bytes) : rand_q4_0(n_rows, n, row_bytes);
+}
+
+static uint8_t *rand_act(int64_t n, int nc, size_t *by);
+
+/* Q8_K activations (what the Q4_K layout multiplies), from random floats. */
+static uint8_t *rand_act_k(int64_t n, int nc, size_t *by) {
+    *by = slm_pack_act_size(SLM_LAYOUT_Q4_K_P16, n);
+    cr_assert_eq(*by, slm_row_size(SLM_TYPE_Q8_K, n));
+    uint8_t *y = malloc(*by * (size_t)nc);
+    float *f = malloc(sizeof(float) * (size_t)n);
+    for (int c = 0; c < nc; c++) {
+        for (int64_t i = 0; i < n; i++) f[i] = frnd() * (i / 256 % 3 == 1 ? 100.0f : 1.0f);
+        slm_pack_act(SLM_LAYOUT_Q4_K_P16, f, y + (size_t)c * *by, n);
+    }
+    free(f);
+    return y;
+}
+
+static uint8_t *rand_y(slm_layout l, int64_t n, int nc, size_t *by) {
+    return l == SLM_LAYOUT_Q4_K_P16 ? rand_act_k(n, nc, by) : rand_act(n, nc, by);
+}
+
 /* nc columns of activations in the packed layout's format, quantized from
  * random floats (some blocks all zero, some extreme). */
 static uint8_t *rand_act(int64_t n, int nc, size_t *by) {
@@ -127,11 +167,11 @@ Test(packed, reference_matches_rows_reference) {
     free(y);
 }
 
-static void check_simd_exact(const char *isa, int64_t n, int nr, int nc) {
-    slm_vec_dot_tile_fn fast = slm_pack_tile(SLM_LAYOUT_Q4_0_P16, isa), ref = slm_pack_tile(SLM_LAYOUT_Q4_0_P16, "scalar");
+static void check_simd_exact_l(slm_layout l, const char *isa, int64_t n, int nr, int nc) {
+    slm_vec_dot_tile_fn fast = slm_pack_tile(l, isa), ref = slm_pack_tile(l, "scalar");
     size_t rb, by;
-    uint8_t *w = rand_q4_0(nr, n, &rb), *y = rand_act(n, nc, &by);
-    cr_assert_eq(slm_pack(SLM_LAYOUT_Q4_0_P16, w, rb, nr), 0);
+    uint8_t *w = rand_w(l, nr, n, &rb), *y = rand_y(l, n, nc, &by);
+    cr_assert_eq(slm_pack(l, w, rb, nr), 0);
     const size_t bs = (size_t)nr + 5;   /* an output stride wider than the rows */
     float *a = calloc(bs * (size_t)nc, sizeof(float)), *b = calloc(bs * (size_t)nc, sizeof(float));
     ref(n, a, bs, w, rb, y, by, nr, nc);
@@ -153,6 +193,10 @@ static void check_simd_exact(const char *isa, int64_t n, int nr, int nc) {
     free(y);
 }
 
+static void check_simd_exact(const char *isa, int64_t n, int nr, int nc) {
+    check_simd_exact_l(SLM_LAYOUT_Q4_0_P16, isa, n, nr, nc);
+}
+
 Test(packed, simd_equals_reference_bit_for_bit) {
     if (!slm_pack_tile(SLM_LAYOUT_Q4_0_P16, "avx512")) {
         cr_skip_test("no AVX-512 VNNI on this CPU: only the reference runs here");
@@ -169,6 +213,59 @@ Test(packed, simd_equals_reference_bit_for_bit) {
     check_simd_exact("avx512", 2080, 32, 130);   /* more than one prompt column group */
 }
 
+/* Q4_K panels: one super-block, a few, TinyLlama's ffn width. */
+Test(packed, q4_K_simd_equals_reference_bit_for_bit) {
+    if (!slm_pack_tile(SLM_LAYOUT_Q4_K_P16, "avx512")) {
+        cr_skip_test("no AVX-512 VNNI on this CPU: only the reference runs here");
+        return;
+    }
+    rs = 5;
+    static const int64_t ns[] = { 256, 768, 2048, 5632 };
+    static const int cols[] = { 1, 2, 3, 4, 5, 8, 9, 17 };
+    for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++)
+        for (size_t j = 0; j < sizeof cols / sizeof cols[0]; j++)
+            check_simd_exact_l(SLM_LAYOUT_Q4_K_P16, "avx512", ns[i], 32, cols[j]);
+}
+
+/* The Q4_K reference against the file layout's reference dot product, and
+ * the panel layout byte by byte, and rows read back. */
+Test(packed, q4_K_layout_and_reference) {
+    rs = 6;
+    const int64_t n = 768, nr = 32;
+    const int nc = 3;
+    size_t rb, by;
+    uint8_t *w = rand_q4_K(nr, n, &rb), *y = rand_act_k(n, nc, &by);
+    const size_t bytes = rb * (size_t)nr;
+    uint8_t *orig = malloc(bytes);
+    memcpy(orig, w, bytes);
+    const slm_type_traits *tr = slm_type_traits_ref(SLM_TYPE_Q4_K);
+    float want[32 * 3], got[32 * 3];
+    for (int c = 0; c < nc; c++)
+        for (int r = 0; r < nr; r++) tr->vec_dot(n, &want[c * nr + r], w + (size_t)r * rb, y + (size_t)c * by);
+    cr_assert_eq(slm_pack(SLM_LAYOUT_Q4_K_P16, w, rb, nr), 0);
+    for (int r = 0; r < 16; r++) {   /* super-block 1 of panel 0 */
+        const block_q4_K *ob = (const block_q4_K *)(orig + (size_t)r * rb) + 1;
+        const uint8_t *pb = w + 16 * 144;
+        cr_assert(memcmp(pb + 2 * r, &ob->d, 2) == 0 && memcmp(pb + 32 + 2 * r, &ob->dmin, 2) == 0);
+        for (int k = 0; k < 3; k++) cr_assert(memcmp(pb + 64 + 64 * k + 4 * r, ob->scales + 4 * k, 4) == 0);
+        for (int k = 0; k < 32; k++) cr_assert(memcmp(pb + 256 + 64 * k + 4 * r, ob->qs + 4 * k, 4) == 0);
+    }
+    float a[768], b[768];
+    for (int r = 0; r < nr; r += 5) {
+        tr->to_float(orig + (size_t)r * rb, a, n);
+        slm_pack_row_to_float(SLM_LAYOUT_Q4_K_P16, w, rb, r, b, n);
+        cr_assert(memcmp(a, b, sizeof a) == 0, "row %d read from the panels", r);
+    }
+    slm_pack_tile(SLM_LAYOUT_Q4_K_P16, "scalar")(n, got, nr, w, rb, y, by, (int)nr, nc);
+    for (int i = 0; i < nr * nc; i++)
+        cr_assert(fabsf(got[i] - want[i]) <= 1e-4f * (1.0f + fabsf(want[i])), "entry %d: %g vs %g", i, got[i], want[i]);
+    cr_assert_eq(slm_unpack(SLM_LAYOUT_Q4_K_P16, w, rb, nr), 0);
+    cr_assert(memcmp(orig, w, bytes) == 0, "unpack(pack(w)) != w");
+    free(orig);
+    free(w);
+    free(y);
+}
+
 Test(packed, choice) {
     bool simd = slm_pack_tile(SLM_LAYOUT_Q4_0_P16, NULL) && strcmp(slm_kernels_isa(), "scalar");
     slm_layout want = simd ? SLM_LAYOUT_Q4_0_P16 : SLM_LAYOUT_ROWS;
@@ -176,6 +273,8 @@ Test(packed, choice) {
     cr_assert_eq(slm_pack_choose(SLM_TYPE_Q4_0, 2056, 2048), SLM_LAYOUT_ROWS, "rows not whole panels");
     cr_assert_eq(slm_pack_choose(SLM_TYPE_Q4_0, 2000, 2048), want);
     cr_assert_eq(slm_pack_choose(SLM_TYPE_Q8_0, 2048, 2048), SLM_LAYOUT_ROWS);
+    cr_assert_eq(slm_pack_choose(SLM_TYPE_Q4_K, 2048, 2048), simd ? SLM_LAYOUT_Q4_K_P16 : SLM_LAYOUT_ROWS);
+    cr_assert_eq(slm_pack_choose(SLM_TYPE_Q4_K, 2048, 2080), SLM_LAYOUT_ROWS, "rows not whole super-blocks");
     cr_assert_eq(slm_pack_choose(SLM_TYPE_Q4_0, 0, 2048), SLM_LAYOUT_ROWS);
     setenv("SLM_PACK", "0", 1);
     cr_assert_eq(slm_pack_choose(SLM_TYPE_Q4_0, 2048, 2048), SLM_LAYOUT_ROWS, "SLM_PACK=0 turns packing off");
@@ -226,10 +325,10 @@ Test(packed, matmul_through_ops) {
 /* A Q4_0 model: packed at load (when the CPU has the kernels) and read
  * through the mapping in the file layout give the same logits up to float
  * summation order; SLM_PACK=0 keeps the file layout. */
-static void check_model_packed(const char *extra) {
+static void check_model_packed_t(const char *type, slm_layout want_l, const char *extra) {
     char shape[256];
     snprintf(shape, sizeof shape, "--dim 256 --layers 2 --heads 4 --kv-heads 2 --ff 512 --vocab-size 304 %s", extra);
-    const char *p = th_synth("llama", "q4_0", shape);
+    const char *p = th_synth("llama", type, shape);
     cr_assert_not_null(p);
     slm_err err = { 0 };
     slm_model_params mp = slm_model_default_params();
@@ -237,11 +336,11 @@ static void check_model_packed(const char *extra) {
     cr_assert_eq(slm_model_load(p, &mp, &mr, &err), 0, "%s", err.msg);
     mp.weights = SLM_WEIGHTS_MMAP;
     cr_assert_eq(slm_model_load(p, &mp, &mm, &err), 0, "%s", err.msg);
-    bool simd = slm_pack_choose(SLM_TYPE_Q4_0, 256, 256) != SLM_LAYOUT_ROWS;
-    cr_assert_eq(mr->layers[0].wq.layout, simd ? SLM_LAYOUT_Q4_0_P16 : SLM_LAYOUT_ROWS);
-    cr_assert_eq(mr->layers[1].w_down.layout, simd ? SLM_LAYOUT_Q4_0_P16 : SLM_LAYOUT_ROWS);
+    bool simd = slm_pack_choose(mr->layers[0].wq.type, 256, 256) != SLM_LAYOUT_ROWS;
+    cr_assert_eq(mr->layers[0].wq.layout, simd ? want_l : SLM_LAYOUT_ROWS);
+    cr_assert_eq(mr->layers[1].w_down.layout, simd ? want_l : SLM_LAYOUT_ROWS);
     cr_assert_eq(mm->layers[0].wq.layout, SLM_LAYOUT_ROWS, "the mapping is never rewritten");
-    cr_assert_eq(mr->output.layout, simd ? SLM_LAYOUT_Q4_0_P16 : SLM_LAYOUT_ROWS);
+    cr_assert_eq(mr->output.layout, simd ? want_l : SLM_LAYOUT_ROWS);
     cr_assert_eq(mr->tied_output, strstr(extra, "--tied") != NULL);
     if (mr->tied_output)   /* the embeddings are read from the packed output copy */
         cr_assert(mr->tok_embd.data == mr->output.data && mr->tok_embd.layout == mr->output.layout);
@@ -273,5 +372,8 @@ static void check_model_packed(const char *extra) {
     slm_model_free(mm);
 }
 
+static void check_model_packed(const char *extra) { check_model_packed_t("q4_0", SLM_LAYOUT_Q4_0_P16, extra); }
+
 Test(packed, model_packed_at_load_matches_mapped) { check_model_packed(""); }
+Test(packed, q4_K_model_packed_at_load_matches_mapped) { check_model_packed_t("q4_k", SLM_LAYOUT_Q4_K_P16, ""); }
 Test(packed, tied_embeddings_packed_with_the_output) { check_model_packed("--tied"); }

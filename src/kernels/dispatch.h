@@ -28,9 +28,11 @@ void slm_x86_avx2_install_k(slm_type_traits t[SLM_N_TRAITS]);
 void slm_x86_avx512_install(slm_type_traits t[SLM_N_TRAITS]);
 void slm_x86_avx512_install_k(slm_type_traits t[SLM_N_TRAITS]);
 
-/* Packed layouts (packed.h): the AVX-512 product of SLM_LAYOUT_Q4_0_P16
- * (x86/avx512_packed.c). */
+/* Packed layouts (packed.h): the AVX-512 products of SLM_LAYOUT_Q4_0_P16
+ * and SLM_LAYOUT_Q4_K_P16 (x86/avx512_packed.c). */
 void slm_x86_avx512_q4_0_p16_tile(int64_t n, float *s, size_t bs, const void *x, size_t bx, const void *y, size_t by,
+                                  int nr, int nc);
+void slm_x86_avx512_q4_K_p16_tile(int64_t n, float *s, size_t bs, const void *x, size_t bx, const void *y, size_t by,
                                   int nr, int nc);
 
 #endif

@@ -20,13 +20,25 @@
  * dot-product chain against a broadcast activation quad yields 16 rows'
  * sums, with no horizontal reduction and no per-call transposition.
  *
- * Results. The product of a packed matrix is defined as: per row and
- * column, blocks are summed in chunks of SLM_PACK_KB blocks, each chunk
- * from zero with fmaf(float(isum_b), d_row_b * d_col_b, acc) in block
- * order, and the chunks' sums added in order. Every kernel of a layout
- * (scalar reference, AVX-512) computes exactly this, whatever the number of
- * columns in the call, so a token's result does not depend on which other
- * tokens share its batch (continuous batching changes no bit).
+ * SLM_LAYOUT_Q4_K_P16 (Q4_K weights, n_rows a multiple of 16): per panel,
+ * per super-block of 256 columns, 2304 bytes = 16 fp16 d, 16 fp16 dmin,
+ * then 35 × 64 bytes whose vector k holds in lane r the dword k of row r's
+ * scales[12] and qs[128] (k = 0..2: the packed 6-bit scales and mins;
+ * k = 3 + 8j + i: nibble bytes 32j + 4i.. of row r, low nibbles in
+ * sub-block 2j, high nibbles in sub-block 2j + 1).
+ *
+ * Results. The product of a packed matrix is defined per row and column,
+ * exactly, so that every kernel of a layout (scalar reference, AVX-512)
+ * computes it to the bit, whatever the number of columns in the call: a
+ * token's result does not depend on which other tokens share its batch
+ * (continuous batching changes no bit).
+ *   Q4_0: blocks are summed in chunks of SLM_PACK_KB blocks, each chunk from
+ *   zero with fmaf(float(isum_b), d_row_b * d_col_b, acc) in block order,
+ *   and the chunks' sums added in order.
+ *   Q4_K: per super-block, a = fmaf(float(isum_s), d * float(sc_s), a) over
+ *   the sub-blocks s in order from zero, mi = Σ m_s × (the column's two
+ *   bsums of s) in integers, value = fmaf(-(d_col * dmin), float(mi),
+ *   d_col * a); super-blocks added in order.
  */
 #ifndef SLM_KERNELS_PACKED_H
 #define SLM_KERNELS_PACKED_H
@@ -43,6 +55,7 @@
 typedef enum slm_layout {
     SLM_LAYOUT_ROWS = 0,      /* the file's layout: row after row          */
     SLM_LAYOUT_Q4_0_P16 = 1,  /* Q4_0 in 16-row panels, see above          */
+    SLM_LAYOUT_Q4_K_P16 = 2,  /* Q4_K in 16-row panels, see above          */
 } slm_layout;
 
 /* The layout the active kernels (slm_kernels_isa) want for a matrix of
