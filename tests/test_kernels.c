@@ -1170,3 +1170,37 @@ Test(simd, attention_f16_conversion_exact) {
     slm_free(a);
     slm_free(b);
 }
+
+/* Half-precision rows against many columns (more than tiles_match_vec_dot
+ * covers): the 4 x 6 register tiles give vec_dot's result to the bit (the
+ * same summation order), including ragged row groups and tails. */
+Test(simd, half_tiles_with_many_columns_equal_vec_dot) {
+    REQUIRE_SIMD(isas, n_isa);
+    const int32_t types[] = { SLM_TYPE_F16, SLM_TYPE_BF16 };
+    const int64_t lens[] = { 37, 300, 1000 };
+    enum { NR = 7, NC = 20 };
+    for (int i = 0; i < n_isa; i++)
+        for (size_t t = 0; t < 2; t++)
+            for (size_t l = 0; l < 3; l++) {
+                const slm_type_traits *tr = slm_type_traits_isa(types[t], isas[i]);
+                const int64_t n = lens[l];
+                size_t bx = slm_row_size(types[t], n), by = (size_t)n * sizeof(float);
+                unsigned char *x = xalloc(bx * NR), *y = xalloc(by * NC);
+                rng_seed(8100 + 10 * t + l);
+                for (int r = 0; r < NR; r++) weight_row(types[t], n, 0, x + r * bx);
+                for (int c = 0; c < NC; c++) act_row(SLM_TYPE_F32, n, 0, y + c * by);
+                for (int nc = 12; nc <= NC; nc += 8) {
+                    float s[NC * NR];
+                    tr->vec_dot_tile(n, s, NR, x, bx, y, by, NR, nc);
+                    for (int c = 0; c < nc; c++)
+                        for (int r = 0; r < NR; r++) {
+                            float want;
+                            tr->vec_dot(n, &want, x + r * bx, y + c * by);
+                            cr_assert(memcmp(&want, &s[c * NR + r], sizeof want) == 0, "%s %s n=%lld cols=%d [%d][%d]: %.9g vs %.9g",
+                                      isas[i], tr->name, (long long)n, nc, r, c, s[c * NR + r], want);
+                        }
+                }
+                slm_free(x);
+                slm_free(y);
+            }
+}
