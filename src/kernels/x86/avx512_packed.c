@@ -39,11 +39,17 @@
 #define PF_LINES 5             /* lines prefetched per block (0: none)         */
 #endif
 
+static inline float ldf(const uint8_t *p) {
+    float v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
 /* C columns (a register group) against one panel P over its nblk blocks.
  * yq[c]: column c's Q8_0 blocks, corr[c]/dy[c]: their corrections and
  * scales (slm_pack_act); s[c*bs + r] receives row r's sum. */
 SLM_INLINE void panel_cols(const int C, const uint8_t *P, int nblk, const uint8_t *const *yq,
-                           const int32_t *const *corr, const float *const *dy, float *s, size_t bs) {
+                           const uint8_t *const *corr, const uint8_t *const *dy, float *s, size_t bs) {
     const __m512i m4 = _mm512_set1_epi8(0x0f);
     __m512 tot[8];
     UNROLL for (int c = 0; c < C; c++) tot[c] = _mm512_setzero_ps();   /* set by chunk 0 */
@@ -64,13 +70,13 @@ SLM_INLINE void panel_cols(const int C, const uint8_t *P, int nblk, const uint8_
             UNROLL for (int c = 0; c < C; c++) {
                 const uint8_t *yb = yq[c] + (size_t)b * sizeof(block_q8_0) + 2;
                 /* two chains of four: half the latency of one chain of eight */
-                __m512i is = _mm512_set1_epi32(corr[c][b]), is1 = _mm512_setzero_si512();
+                __m512i is = _mm512_set1_epi32(ld32(corr[c] + 4 * b)), is1 = _mm512_setzero_si512();
                 UNROLL for (int j = 0; j < 8; j += 2) {
                     is = _mm512_dpbusd_epi32(is, q[j], bcast32(yb + 4 * j));
                     is1 = _mm512_dpbusd_epi32(is1, q[j + 1], bcast32(yb + 4 * j + 4));
                 }
                 is = _mm512_add_epi32(is, is1);
-                acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), _mm512_mul_ps(d, _mm512_set1_ps(dy[c][b])),
+                acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), _mm512_mul_ps(d, _mm512_set1_ps(ldf(dy[c] + 4 * b))),
                                          acc[c]);
             }
         }
@@ -92,12 +98,11 @@ void slm_x86_avx512_q4_0_p16_tile(int64_t n, float *s, size_t bs, const void *vx
         for (int c1 = 0; c1 < nc; c1 += 8) {
             const int k = nc - c1 < 8 ? nc - c1 : 8;
             const uint8_t *yq[8];
-            const int32_t *corr[8];
-            const float *dy[8];
+            const uint8_t *corr[8], *dy[8];   /* arrays of int32 / float, not aligned */
             for (int c = 0; c < k; c++) {
                 yq[c] = y + (size_t)(c1 + c) * by;
-                corr[c] = (const int32_t *)(yq[c] + (size_t)nb * sizeof(block_q8_0));
-                dy[c] = (const float *)(corr[c] + nb);
+                corr[c] = yq[c] + (size_t)nb * sizeof(block_q8_0);
+                dy[c] = corr[c] + (size_t)nb * 4;
             }
             float *sc = s + (size_t)c1 * bs + (size_t)p * SLM_PACK_ROWS;
             switch (k) {   /* constant column counts: registers, not memory */
