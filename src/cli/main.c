@@ -15,7 +15,8 @@ static const struct {
                       "      [--repeat-penalty R] [--seed S] [-t N] [--ctx N] [--chat] [--system TEXT]\n"
                       "      [--chat-template NAME] [--stop STR]... [--no-stats]\n"
                       "  Streams the continuation of PROMPT to stdout; --chat renders it as a user message\n"
-                      "  with the model's chat template. -n -1 generates until end of text or context." },
+                      "  with the model's chat template. -n -1 generates until end of text or context.\n"
+                      "  --ctx defaults to the model's trained context, at most 4096." },
     { "chat", cmd_chat, "chat -m MODEL [--system TEXT] [--chat-template NAME] [sampling options of run]\n"
                         "  Interactive chat on a terminal; /exit or end of input quits, /reset forgets." },
     { "info", cmd_info, "info MODEL [--json]\n"

@@ -108,10 +108,20 @@ int render_and_tokenize(const slm_model *m, slm_chat_family fam, const slm_chat_
     return 0;
 }
 
+/* Without --ctx, run and chat take the model's trained context up to
+ * RUN_DEFAULT_CTX (as llama-cli does): the KV cache of a 128k-context model
+ * would otherwise cost gigabytes and seconds before the first token. */
+#define RUN_DEFAULT_CTX 4096
+
 slm_ctx *run_opts_ctx(const run_opts *o, slm_model *m) {
     slm_ctx_params cp = slm_ctx_default_params();
     cp.n_threads = o->threads;
     cp.n_ctx = o->n_ctx;
+    if (!cp.n_ctx) {
+        slm_model_info in;
+        slm_model_get_info(m, &in);
+        cp.n_ctx = in.n_ctx_train > 0 && in.n_ctx_train < RUN_DEFAULT_CTX ? in.n_ctx_train : RUN_DEFAULT_CTX;
+    }
     slm_ctx *ctx = NULL;
     slm_err err = { 0 };
     if (slm_ctx_new(m, &cp, &ctx, &err)) {
