@@ -324,7 +324,9 @@ Test(gw_proxy, private_data_stays_local_or_is_redacted) {
     char *log = th_read_file(audit, NULL);
     cr_assert(log && strstr(log, "\"decision\":\"local_only\"") && strstr(log, "\"private_data\":\"card\""), "%s", log);
     cr_assert(strstr(log, "\"decision\":\"redact\""), "%s", log);
-    cr_assert_null(strstr(log, "4111"), "the audit log holds the data");
+    /* the data itself, not digits that a timestamp or a request id may hold */
+    cr_assert(!strstr(log, "4111 1111 1111 1111") && !strstr(log, "078-05-1120") && !strstr(log, "bob@"),
+              "the audit log holds the data: %s", log);
     free(log);
     fake_stop(l);
     fake_stop(f);
