@@ -528,6 +528,20 @@ fail:
     return rc;
 }
 
+void slm_eval_db_result_clear(slm_eval_db_result *r) {
+    slm_free(r->target);
+    slm_free(r->case_id);
+    slm_free(r->output);
+    slm_free(r->scorer_name);
+    slm_free(r->score_error);
+    slm_free(r->detail);
+    slm_free(r->pred_label);
+    slm_free(r->gold_label);
+    slm_free(r->fields);
+    slm_free(r->error);
+    memset(r, 0, sizeof *r);
+}
+
 void slm_eval_rundata_clear(slm_eval_rundata *d) {
     if (!d) return;
     run_clear(&d->run);
@@ -550,19 +564,7 @@ void slm_eval_rundata_clear(slm_eval_rundata *d) {
         slm_free(c->tags);
     }
     slm_free(d->cases);
-    for (int i = 0; i < d->n_results; i++) {
-        slm_eval_db_result *r = &d->results[i];
-        slm_free(r->target);
-        slm_free(r->case_id);
-        slm_free(r->output);
-        slm_free(r->scorer_name);
-        slm_free(r->score_error);
-        slm_free(r->detail);
-        slm_free(r->pred_label);
-        slm_free(r->gold_label);
-        slm_free(r->fields);
-        slm_free(r->error);
-    }
+    for (int i = 0; i < d->n_results; i++) slm_eval_db_result_clear(&d->results[i]);
     slm_free(d->results);
     memset(d, 0, sizeof *d);
 }

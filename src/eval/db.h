@@ -67,6 +67,9 @@ typedef struct slm_eval_db_result {
     double finished;          /* unix seconds                                */
 } slm_eval_db_result;
 
+/* Frees a result's strings and zeroes it. */
+void slm_eval_db_result_clear(slm_eval_db_result *r);
+
 /* A whole run read back. */
 typedef struct slm_eval_rundata {
     slm_eval_db_run run;

@@ -54,20 +54,6 @@ static double wall_now(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static void result_clear(slm_eval_db_result *r) {
-    slm_free(r->target);
-    slm_free(r->case_id);
-    slm_free(r->output);
-    slm_free(r->scorer_name);
-    slm_free(r->score_error);
-    slm_free(r->detail);
-    slm_free(r->pred_label);
-    slm_free(r->gold_label);
-    slm_free(r->fields);
-    slm_free(r->error);
-    memset(r, 0, sizeof *r);
-}
-
 static void push(run_state *rs, item *it) {
     pthread_mutex_lock(&rs->mu);
     if (rs->tail) rs->tail->next = it;
@@ -348,7 +334,7 @@ int slm_eval_run(const slm_eval_run_opts *o, char id[SLM_EVAL_RUN_ID_LEN + 1], s
             rs.ts[it->ti].done++;
             got++;
             if (o->progress) o->progress(o->progress_ud, it->ti, rs.ts[it->ti].done, o->suite->n_cases);
-            result_clear(&it->r);
+            slm_eval_db_result_clear(&it->r);
             slm_free(it);
         }
         if (batch && !db_rc) db_rc = slm_eval_db_commit(o->db, &db_err);

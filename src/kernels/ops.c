@@ -107,8 +107,9 @@ static void mm_rows(const mm_job *j, long lo, long hi) {
     }
 }
 
+/* Every thread takes chunks until none is left (ith, nth: unused). */
 static void mm_worker(void *arg, int ith, int nth) {
-    (void)ith;
+    (void)ith, (void)nth;
     mm_job *j = arg;
     for (;;) {
         long lo = atomic_fetch_add_explicit(&j->next, j->chunk, memory_order_relaxed);
@@ -116,7 +117,6 @@ static void mm_worker(void *arg, int ith, int nth) {
         long hi = lo + j->chunk < j->n_rows ? lo + j->chunk : (long)j->n_rows;
         mm_rows(j, lo, hi);
     }
-    (void)nth;
 }
 
 static void mm_job_init(mm_job *j, const slm_type_traits *tr, slm_vec_dot_tile_fn tile, const void *w,
@@ -149,7 +149,7 @@ static void mm_multi_worker(void *arg, int ith, int nth) {
 void slm_matmul_multi(slm_pool *pool, const slm_mm_op *ops, int n_ops, int64_t n_cols, const float *x, int64_t n_tok,
                       void *wbuf) {
     mm_multi m = { .n = n_ops };
-    int32_t done_key[SLM_MM_MAX_OPS];   /* vec_dot_type, or -layout for packed activations */
+    int32_t done_key[SLM_MM_MAX_OPS];   /* vec_dot_type, or -layout for a packed layout's own format */
     const unsigned char *done_buf[SLM_MM_MAX_OPS];
     size_t done_bytes[SLM_MM_MAX_OPS];
     int n_done = 0;
@@ -170,14 +170,15 @@ void slm_matmul_multi(slm_pool *pool, const slm_mm_op *ops, int n_ops, int64_t n
             j->x_row_bytes = (size_t)n_cols * sizeof(float);
             continue;
         }
-        int32_t key = ops[k].layout ? -ops[k].layout : tr->vec_dot_type;
+        const bool own = ops[k].layout && !slm_pack_act_plain((slm_layout)ops[k].layout);
+        int32_t key = own ? -ops[k].layout : tr->vec_dot_type;
         for (int d = 0; d < n_done && !j->xq; d++)   /* converted already for an earlier op */
             if (done_key[d] == key) {
                 j->xq = done_buf[d];
                 j->x_row_bytes = done_bytes[d];
             }
         if (j->xq) continue;
-        if (ops[k].layout) {
+        if (own) {
             j->x_row_bytes = slm_pack_act_size((slm_layout)ops[k].layout, n_cols);
             for (int64_t b = 0; b < n_tok; b++)
                 slm_pack_act((slm_layout)ops[k].layout, x + b * n_cols, next + (size_t)b * j->x_row_bytes, n_cols);

@@ -36,10 +36,15 @@ static uint16_t ld16(const uint8_t *p) {
     return v;
 }
 
+/* The packed layout of a type, or SLM_LAYOUT_ROWS. */
+static slm_layout layout_of(int32_t type) {
+    return type == SLM_TYPE_Q4_0 ? SLM_LAYOUT_Q4_0_P16 : type == SLM_TYPE_Q4_K ? SLM_LAYOUT_Q4_K_P16 : SLM_LAYOUT_ROWS;
+}
+
 slm_layout slm_pack_choose(int32_t type, int64_t n_rows, int64_t n_cols) {
     const char *env = getenv("SLM_PACK");
     if (env && !strcmp(env, "0")) return SLM_LAYOUT_ROWS;
-    slm_layout l = type == SLM_TYPE_Q4_0 ? SLM_LAYOUT_Q4_0_P16 : type == SLM_TYPE_Q4_K ? SLM_LAYOUT_Q4_K_P16 : SLM_LAYOUT_ROWS;
+    slm_layout l = layout_of(type);
     if (l == SLM_LAYOUT_ROWS || n_rows <= 0 || n_rows % SLM_PACK_ROWS || n_cols <= 0 || n_cols % shape_of(l)->qk)
         return SLM_LAYOUT_ROWS;
     /* only where a SIMD kernel reads the layout: the scalar reference is
@@ -112,10 +117,9 @@ size_t slm_pack_act_size(slm_layout layout, int64_t n) {
     return (size_t)(n / QK8_0) * (sizeof(block_q8_0) + 2 * sizeof(int32_t));
 }
 
-size_t slm_pack_act_max(int32_t type, int64_t n) {
-    return type == SLM_TYPE_Q4_0 ? slm_pack_act_size(SLM_LAYOUT_Q4_0_P16, n)
-         : type == SLM_TYPE_Q4_K ? slm_pack_act_size(SLM_LAYOUT_Q4_K_P16, n) : 0;
-}
+size_t slm_pack_act_max(int32_t type, int64_t n) { return slm_pack_act_size(layout_of(type), n); }
+
+bool slm_pack_act_plain(slm_layout layout) { return layout == SLM_LAYOUT_Q4_K_P16; }
 
 void slm_pack_act(slm_layout layout, const float *x, void *vy, int64_t n) {
     if (layout == SLM_LAYOUT_Q4_K_P16) {

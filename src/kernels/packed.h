@@ -88,6 +88,10 @@ void slm_pack_act(slm_layout layout, const float *x, void *y, int64_t n);
 /* The largest slm_pack_act_size of any layout of the type (0: none), for
  * sizing scratch before the layout is known. */
 size_t slm_pack_act_max(int32_t type, int64_t n);
+/* True when the layout's activations are exactly the type's vec_dot_type
+ * rows (Q4_K: Q8_K, whose bsums it uses), so a product can share them with
+ * file-layout matrices of the same vec_dot_type. */
+bool slm_pack_act_plain(slm_layout layout);
 
 /* The tile kernel of a layout: the slm_vec_dot_tile_fn contract with x at
  * a panel boundary of a packed matrix, bx its row_bytes and nr a multiple

@@ -38,17 +38,8 @@ static void embed(const slm_model *m, const int32_t *tokens, int32_t n, float *x
                      x + (size_t)i * m->hp.n_embd, m->hp.n_embd);
 }
 
-static void matmul(slm_ctx *c, const slm_mat *w, const float *x, int32_t n, float *y, int64_t y_stride) {
-    if (c->observer) c->observer(c->observer_ud, w, x, n);
-    if (w->layout) {   /* packed at load (resident.c): through the op form that carries the layout */
-        slm_mm_op op = { w->type, w->data, w->row_bytes, w->ne1, y, y_stride, w->layout };
-        slm_matmul_multi(c->pool, &op, 1, w->ne0, x, n, c->wbuf);
-        return;
-    }
-    slm_matmul(c->pool, w->type, w->data, w->row_bytes, w->ne1, w->ne0, x, n, y, y_stride, c->wbuf);
-}
-
-/* Products of the same input by several matrices, in one pool run. */
+/* Products of the same input by several matrices (in the file's layout or
+ * packed at load, resident.c), in one pool run. */
 static void matmul_n(slm_ctx *c, const slm_mat *const *w, int k, const float *x, int32_t n, float *const *y,
                      const int64_t *y_stride) {
     slm_mm_op ops[SLM_MM_MAX_OPS];
@@ -57,6 +48,10 @@ static void matmul_n(slm_ctx *c, const slm_mat *const *w, int k, const float *x,
         ops[i] = (slm_mm_op){ w[i]->type, w[i]->data, w[i]->row_bytes, w[i]->ne1, y[i], y_stride[i], w[i]->layout };
     }
     slm_matmul_multi(c->pool, ops, k, w[0]->ne0, x, n, c->wbuf);
+}
+
+static void matmul(slm_ctx *c, const slm_mat *w, const float *x, int32_t n, float *y, int64_t y_stride) {
+    matmul_n(c, &w, 1, x, n, &y, &y_stride);
 }
 
 static void add_bias(float *y, const float *b, int32_t n, int64_t dim, int64_t stride) {
@@ -101,12 +96,18 @@ typedef struct attn_job {
     int32_t n_runs;
 } attn_job;
 
+/* n cached values as floats: F16 caches through the attention kernels'
+ * converter (SIMD), F32 through the type's. */
+static inline void kv_to_f32(const slm_attn_kernels *ak, const slm_kvp *kv, const unsigned char *src, float *dst,
+                             int32_t n) {
+    if (kv->type == SLM_TYPE_F16) ak->f16_to_f32((const uint16_t *)src, dst, n);
+    else slm_type_traits_get(kv->type)->to_float(src, dst, n);
+}
+
 static void attn_run(slm_ctx *c, int32_t il, int32_t i0, int32_t i1, int32_t g, float *scratch) {
     const slm_kvp *kv = &c->kv;
     const slm_hparams *hp = &c->model->hp;
-    const slm_type_traits *kt = slm_type_traits_get(kv->type);
     const slm_attn_kernels *ak = slm_attn_kernels_get();
-    const bool f16 = kv->type == SLM_TYPE_F16;
     const int32_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv, B = kv->block;
     const size_t Q = (size_t)hp->n_head * hd, es = kv->esize, koff = (size_t)g * hd;
     const float scale = 1.0f / sqrtf((float)hd);
@@ -125,15 +126,12 @@ static void attn_run(slm_ctx *c, int32_t il, int32_t i0, int32_t i1, int32_t g, 
     for (int32_t b0 = 0; b0 < max_kv; b0 += B) {
         int32_t cnt_blk = max_kv - b0 < B ? max_kv - b0 : B;
         for (int32_t t = 0; t < cnt_blk; t++) {   /* K rows -> kt[d*B + t] */
-            const unsigned char *kr = slm_kvp_k_row(kv, seq, il, b0 + t) + koff * es;
-            if (f16) ak->f16_to_f32((const uint16_t *)kr, tmp, hd);
-            else kt->to_float(kr, tmp, hd);
+            kv_to_f32(ak, kv, slm_kvp_k_row(kv, seq, il, b0 + t) + koff * es, tmp, hd);
             for (int32_t d = 0; d < hd; d++) ktile[(size_t)d * B + t] = tmp[d];
         }
         const unsigned char *vb = slm_kvp_v_base(kv, seq, il, b0) + koff * (size_t)B * es;
         for (int32_t d = 0; d < hd; d++) {         /* V columns -> vt[t*hd + d] */
-            if (f16) ak->f16_to_f32((const uint16_t *)(vb + (size_t)d * B * es), tmp, cnt_blk);
-            else kt->to_float(vb + (size_t)d * B * es, tmp, cnt_blk);
+            kv_to_f32(ak, kv, vb + (size_t)d * B * es, tmp, cnt_blk);
             for (int32_t t = 0; t < cnt_blk; t++) vtile[(size_t)t * hd + d] = tmp[t];
         }
         for (int32_t i = i0; i < i1; i++) {

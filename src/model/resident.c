@@ -43,7 +43,32 @@
 #define MAX_MATS 8192
 #define MAX_COPY_THREADS 16
 
-typedef struct copy_item { slm_mat *m; int64_t file_off; size_t nbytes; unsigned char *dst; } copy_item;
+typedef struct copy_item {
+    slm_mat *m;
+    int64_t file_off;
+    size_t nbytes;
+    unsigned char *dst;
+    slm_layout layout;          /* the packed layout it gets, or ROWS      */
+} copy_item;
+
+/* Thread ith's share [*lo, *hi) of total bytes split over nth threads. */
+static void share(size_t total, int ith, int nth, size_t *lo, size_t *hi) {
+    *lo = total / (size_t)nth * (size_t)ith;
+    *hi = ith == nth - 1 ? total : total / (size_t)nth * (size_t)(ith + 1);
+}
+
+/* Runs fn on nth argument structs (stride bytes apart): 1..nth-1 on new
+ * threads, 0 here, and any whose thread could not start here as well. */
+static void run_threads(void *(*fn)(void *), void *args, size_t stride, int nth) {
+    pthread_t th[MAX_COPY_THREADS];
+    bool started[MAX_COPY_THREADS] = { false };
+    for (int t = 1; t < nth; t++) started[t] = pthread_create(&th[t], NULL, fn, (char *)args + (size_t)t * stride) == 0;
+    fn(args);
+    for (int t = 1; t < nth; t++) {
+        if (started[t]) pthread_join(th[t], NULL);
+        else fn((char *)args + (size_t)t * stride);
+    }
+}
 
 typedef struct copy_job {
     int fd;
@@ -62,8 +87,8 @@ typedef struct copy_arg { copy_job *j; int ith; } copy_arg;
 static void *copy_main(void *a) {
     copy_job *j = ((copy_arg *)a)->j;
     int ith = ((copy_arg *)a)->ith;
-    size_t lo = j->total / (size_t)j->nth * (size_t)ith;
-    size_t hi = ith == j->nth - 1 ? j->total : j->total / (size_t)j->nth * (size_t)(ith + 1);
+    size_t lo, hi;
+    share(j->total, ith, j->nth, &lo, &hi);
     size_t pos = 0;
     for (int i = 0; i < j->n && pos < hi; i++) {
         size_t a0 = pos, a1 = pos + j->items[i].nbytes;
@@ -90,22 +115,17 @@ typedef struct pack_arg { copy_item *items; int n, ith, nth; size_t total; int f
 
 static void *pack_main(void *a) {
     pack_arg *pa = a;
-    size_t lo = pa->total / (size_t)pa->nth * (size_t)pa->ith;
-    size_t hi = pa->ith == pa->nth - 1 ? pa->total : pa->total / (size_t)pa->nth * (size_t)(pa->ith + 1);
-    size_t pos = 0;
+    size_t lo, hi, pos = 0;
+    share(pa->total, pa->ith, pa->nth, &lo, &hi);
     for (int i = 0; i < pa->n; i++) {
-        slm_mat *m = pa->items[i].m;
-        slm_layout l = slm_pack_choose(m->type, m->ne1, m->ne0);
-        if (l == SLM_LAYOUT_ROWS) continue;
-        const size_t pbytes = (size_t)SLM_PACK_ROWS * m->row_bytes;
-        const int64_t np = m->ne1 / SLM_PACK_ROWS;
-        int64_t p0 = -1, p1 = -1;   /* this thread's panels of the item */
-        for (int64_t p = 0; p < np; p++, pos += pbytes)
-            if (pos >= lo && pos < hi) {
-                if (p0 < 0) p0 = p;
-                p1 = p + 1;
-            }
-        if (p0 >= 0 && slm_pack(l, pa->items[i].dst + (size_t)p0 * pbytes, m->row_bytes, (p1 - p0) * SLM_PACK_ROWS))
+        const copy_item *c = &pa->items[i];
+        if (c->layout == SLM_LAYOUT_ROWS) continue;
+        const size_t pbytes = (size_t)SLM_PACK_ROWS * c->m->row_bytes, np = c->nbytes / pbytes;
+        /* panels p with lo <= pos + p * pbytes < hi */
+        size_t p0 = lo > pos ? (lo - pos + pbytes - 1) / pbytes : 0, p1 = hi > pos ? (hi - pos + pbytes - 1) / pbytes : 0;
+        if (p1 > np) p1 = np;
+        pos += c->nbytes;
+        if (p0 < p1 && slm_pack(c->layout, c->dst + p0 * pbytes, c->m->row_bytes, (int64_t)(p1 - p0) * SLM_PACK_ROWS))
             pa->failed = 1;
     }
     return NULL;
@@ -117,27 +137,16 @@ static void *pack_main(void *a) {
 static int pack_items(copy_item *it, int n, int nth) {
     size_t total = 0;
     for (int i = 0; i < n; i++) {
-        slm_mat *m = it[i].m;
-        if (slm_pack_choose(m->type, m->ne1, m->ne0) != SLM_LAYOUT_ROWS) total += it[i].nbytes;
+        it[i].layout = slm_pack_choose(it[i].m->type, it[i].m->ne1, it[i].m->ne0);
+        if (it[i].layout != SLM_LAYOUT_ROWS) total += it[i].nbytes;
     }
     if (!total) return 0;
-    pthread_t th[MAX_COPY_THREADS];
     pack_arg args[MAX_COPY_THREADS];
-    bool started[MAX_COPY_THREADS] = { false };
     for (int t = 0; t < nth; t++) args[t] = (pack_arg){ it, n, t, nth, total, 0 };
-    for (int t = 1; t < nth; t++) started[t] = pthread_create(&th[t], NULL, pack_main, &args[t]) == 0;
-    pack_main(&args[0]);
-    int failed = args[0].failed;
-    for (int t = 1; t < nth; t++) {
-        if (started[t]) pthread_join(th[t], NULL);
-        else pack_main(&args[t]);
-        failed |= args[t].failed;
-    }
-    if (failed) return -1;
-    for (int i = 0; i < n; i++) {
-        slm_mat *m = it[i].m;
-        m->layout = (int32_t)slm_pack_choose(m->type, m->ne1, m->ne0);
-    }
+    run_threads(pack_main, args, sizeof args[0], nth);
+    for (int t = 0; t < nth; t++)
+        if (args[t].failed) return -1;
+    for (int i = 0; i < n; i++) it[i].m->layout = (int32_t)it[i].layout;
     return 0;
 }
 
@@ -189,16 +198,9 @@ int slm_model_make_resident(slm_model *m, const char *path, int n_threads, slm_e
     for (int i = 0; i < n; i++) j.total += it[i].nbytes;
     if (j.nth > MAX_COPY_THREADS) j.nth = MAX_COPY_THREADS;
     pthread_mutex_init(&j.mu, NULL);
-    pthread_t th[MAX_COPY_THREADS];
     copy_arg args[MAX_COPY_THREADS];
-    bool started[MAX_COPY_THREADS] = { false };
     for (int t = 0; t < j.nth; t++) args[t] = (copy_arg){ &j, t };
-    for (int t = 1; t < j.nth; t++) started[t] = pthread_create(&th[t], NULL, copy_main, &args[t]) == 0;
-    copy_main(&args[0]);
-    for (int t = 1; t < j.nth; t++) {
-        if (started[t]) pthread_join(th[t], NULL);
-        else copy_main(&args[t]);   /* no thread for this slice: copy it here */
-    }
+    run_threads(copy_main, args, sizeof args[0], j.nth);
     pthread_mutex_destroy(&j.mu);
     if (j.failed_errno) {
         munmap(raw, len);

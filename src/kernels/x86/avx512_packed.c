@@ -46,11 +46,11 @@ static inline float ldf(const uint8_t *p) {
 }
 
 /* C columns (a register group) against one panel P over its nblk blocks.
- * yq[c]: column c's Q8_0 blocks, corr[c]/dy[c]: their corrections and
- * scales (slm_pack_act); s[c*bs + r] receives row r's sum. */
-SLM_INLINE void panel_cols(const int C, const uint8_t *P, int nblk, const uint8_t *const *yq,
-                           const uint8_t *const *corr, const uint8_t *const *dy, float *s, size_t bs) {
+ * yq[c]: column c as slm_pack_act wrote it (Q8_0 blocks, then the blocks'
+ * corrections and scales, not aligned); s[c*bs + r] receives row r's sum. */
+SLM_INLINE void panel_cols(const int C, const uint8_t *P, int nblk, const uint8_t *const *yq, float *s, size_t bs) {
     const __m512i m4 = _mm512_set1_epi8(0x0f);
+    const size_t corr = (size_t)nblk * sizeof(block_q8_0), dy = corr + (size_t)nblk * 4;
     __m512 tot[8];
     UNROLL for (int c = 0; c < C; c++) tot[c] = _mm512_setzero_ps();   /* set by chunk 0 */
     for (int k0 = 0; k0 < nblk; k0 += SLM_PACK_KB) {
@@ -70,13 +70,13 @@ SLM_INLINE void panel_cols(const int C, const uint8_t *P, int nblk, const uint8_
             UNROLL for (int c = 0; c < C; c++) {
                 const uint8_t *yb = yq[c] + (size_t)b * sizeof(block_q8_0) + 2;
                 /* two chains of four: half the latency of one chain of eight */
-                __m512i is = _mm512_set1_epi32(ld32(corr[c] + 4 * b)), is1 = _mm512_setzero_si512();
+                __m512i is = _mm512_set1_epi32(ld32(yq[c] + corr + 4 * b)), is1 = _mm512_setzero_si512();
                 UNROLL for (int j = 0; j < 8; j += 2) {
                     is = _mm512_dpbusd_epi32(is, q[j], bcast32(yb + 4 * j));
                     is1 = _mm512_dpbusd_epi32(is1, q[j + 1], bcast32(yb + 4 * j + 4));
                 }
                 is = _mm512_add_epi32(is, is1);
-                acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), _mm512_mul_ps(d, _mm512_set1_ps(ldf(dy[c] + 4 * b))),
+                acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), _mm512_mul_ps(d, _mm512_set1_ps(ldf(yq[c] + dy + 4 * b))),
                                          acc[c]);
             }
         }
@@ -84,39 +84,6 @@ SLM_INLINE void panel_cols(const int C, const uint8_t *P, int nblk, const uint8_
         UNROLL for (int c = 0; c < C; c++) tot[c] = k0 == 0 ? acc[c] : _mm512_add_ps(tot[c], acc[c]);
     }
     UNROLL for (int c = 0; c < C; c++) _mm512_storeu_ps(s + (size_t)c * bs, tot[c]);
-}
-
-void slm_x86_avx512_q4_0_p16_tile(int64_t n, float *s, size_t bs, const void *vx, size_t bx, const void *vy, size_t by,
-                                  int nr, int nc) {
-    const uint8_t *x = vx, *y = vy;
-    const int nb = (int)(n / QK4_0);
-    const size_t pbytes = (size_t)SLM_PACK_ROWS * bx;
-    /* per panel, the columns in register groups: the panel is read from
-     * memory once and from cache by the later groups */
-    for (int p = 0; p < nr / SLM_PACK_ROWS; p++) {
-        const uint8_t *P = x + (size_t)p * pbytes;
-        for (int c1 = 0; c1 < nc; c1 += 8) {
-            const int k = nc - c1 < 8 ? nc - c1 : 8;
-            const uint8_t *yq[8];
-            const uint8_t *corr[8], *dy[8];   /* arrays of int32 / float, not aligned */
-            for (int c = 0; c < k; c++) {
-                yq[c] = y + (size_t)(c1 + c) * by;
-                corr[c] = yq[c] + (size_t)nb * sizeof(block_q8_0);
-                dy[c] = corr[c] + (size_t)nb * 4;
-            }
-            float *sc = s + (size_t)c1 * bs + (size_t)p * SLM_PACK_ROWS;
-            switch (k) {   /* constant column counts: registers, not memory */
-            case 1: panel_cols(1, P, nb, yq, corr, dy, sc, bs); break;
-            case 2: panel_cols(2, P, nb, yq, corr, dy, sc, bs); break;
-            case 3: panel_cols(3, P, nb, yq, corr, dy, sc, bs); break;
-            case 4: panel_cols(4, P, nb, yq, corr, dy, sc, bs); break;
-            case 5: panel_cols(5, P, nb, yq, corr, dy, sc, bs); break;
-            case 6: panel_cols(6, P, nb, yq, corr, dy, sc, bs); break;
-            case 7: panel_cols(7, P, nb, yq, corr, dy, sc, bs); break;
-            default: panel_cols(8, P, nb, yq, corr, dy, sc, bs); break;
-            }
-        }
-    }
 }
 
 /* ---- Q4_K panels ------------------------------------------------------- */
@@ -188,10 +155,11 @@ SLM_INLINE void k4_panel_cols(const int C, const uint8_t *P, int nb, const uint8
     UNROLL for (int c = 0; c < C; c++) _mm512_storeu_ps(s + (size_t)c * bs, tot[c]);
 }
 
-void slm_x86_avx512_q4_K_p16_tile(int64_t n, float *s, size_t bs, const void *vx, size_t bx, const void *vy, size_t by,
-                                  int nr, int nc) {
-    const uint8_t *x = vx, *y = vy;
-    const int nb = (int)(n / QK_K);
+/* Both layouts: per panel, the columns in register groups of up to 8 (the
+ * panel is read from memory once and from cache by the later groups). */
+SLM_INLINE void p16_tile(const bool k4, int64_t n, float *s, size_t bs, const uint8_t *x, size_t bx, const uint8_t *y,
+                         size_t by, int nr, int nc) {
+    const int nb = (int)(n / (k4 ? QK_K : QK4_0));
     const size_t pbytes = (size_t)SLM_PACK_ROWS * bx;
     for (int p = 0; p < nr / SLM_PACK_ROWS; p++) {
         const uint8_t *P = x + (size_t)p * pbytes;
@@ -200,16 +168,28 @@ void slm_x86_avx512_q4_K_p16_tile(int64_t n, float *s, size_t bs, const void *vx
             const uint8_t *yc[8];
             for (int c = 0; c < k; c++) yc[c] = y + (size_t)(c1 + c) * by;
             float *sc = s + (size_t)c1 * bs + (size_t)p * SLM_PACK_ROWS;
-            switch (k) {
-            case 1: k4_panel_cols(1, P, nb, yc, sc, bs); break;
-            case 2: k4_panel_cols(2, P, nb, yc, sc, bs); break;
-            case 3: k4_panel_cols(3, P, nb, yc, sc, bs); break;
-            case 4: k4_panel_cols(4, P, nb, yc, sc, bs); break;
-            case 5: k4_panel_cols(5, P, nb, yc, sc, bs); break;
-            case 6: k4_panel_cols(6, P, nb, yc, sc, bs); break;
-            case 7: k4_panel_cols(7, P, nb, yc, sc, bs); break;
-            default: k4_panel_cols(8, P, nb, yc, sc, bs); break;
+#define COLS(C) (k4 ? k4_panel_cols(C, P, nb, yc, sc, bs) : panel_cols(C, P, nb, yc, sc, bs))
+            switch (k) {   /* constant column counts: registers, not memory */
+            case 1: COLS(1); break;
+            case 2: COLS(2); break;
+            case 3: COLS(3); break;
+            case 4: COLS(4); break;
+            case 5: COLS(5); break;
+            case 6: COLS(6); break;
+            case 7: COLS(7); break;
+            default: COLS(8); break;
             }
+#undef COLS
         }
     }
+}
+
+void slm_x86_avx512_q4_0_p16_tile(int64_t n, float *s, size_t bs, const void *x, size_t bx, const void *y, size_t by,
+                                  int nr, int nc) {
+    p16_tile(false, n, s, bs, x, bx, y, by, nr, nc);
+}
+
+void slm_x86_avx512_q4_K_p16_tile(int64_t n, float *s, size_t bs, const void *x, size_t bx, const void *y, size_t by,
+                                  int nr, int nc) {
+    p16_tile(true, n, s, bs, x, bx, y, by, nr, nc);
 }
